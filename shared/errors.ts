@@ -24,6 +24,7 @@ export type CseErrorCode =
   | 'ReservedMetadata'
   | 'MetadataTooLarge'
   | 'InvalidMessage'
+  | 'InvalidRequest' // a request the HTTP API cannot act on (bad query parameter, body shorter than announced)
   | 'ConfigurationError'
   // Storage-facing (used by functions and workers)
   | 'ContainerNotAllowed'
@@ -36,6 +37,8 @@ export type CseErrorCode =
   | 'PropertyNotEncryptable'
   | 'EntityTooLarge'
   | 'EncryptedPropertyFilter'
+  | 'InvalidEntity' // an entity whose properties or values cannot be stored (bad JSON wire form, bad EDM value)
+  | 'UnsupportedOperation' // e.g. Merge on an encrypted table entity (its encrypted-name list cannot be kept)
   | 'RotationRunning'
   | 'RotationNotFound';
 

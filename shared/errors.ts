@@ -39,6 +39,7 @@ export type CseErrorCode =
   | 'EncryptedPropertyFilter'
   | 'InvalidEntity' // an entity whose properties or values cannot be stored (bad JSON wire form, bad EDM value)
   | 'UnsupportedOperation' // e.g. Merge on an encrypted table entity (its encrypted-name list cannot be kept)
+  | 'InvalidContinuationToken' // a listing continuation token this service did not issue
   | 'RotationRunning'
   | 'RotationNotFound';
 

@@ -1,0 +1,270 @@
+/**
+ * The blob HTTP API: encrypt on PUT, decrypt (whole or a byte range) on GET, headers on HEAD, DELETE, listing,
+ * and metadata replacement that keeps the encryption data. Thin wiring over shared/storage/encryptedBlobStore:
+ * this file owns the HTTP semantics (routes, statuses, conditional requests, Range), the store owns the data.
+ *
+ * Routes (all under /api, function keys required in Azure):
+ *   PUT|GET|HEAD|DELETE  blobs/{container}/{*name}
+ *   GET                  blobs/{container}?prefix=&continuationToken=&maxResults=
+ *   PUT                  metadata/{container}/{*name}
+ */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { CseError, isCseError } from '../shared/errors';
+import { getAppServices } from '../shared/appServices';
+import { parseRangeHeader, resolveRange } from '../shared/crypto/httpRange';
+import type { ByteRange, OpenedBlob } from '../shared/storage/encryptedBlobStore';
+import { normalizeUserMetadata } from '../shared/storage/metadata';
+import { evaluatePreconditions, rangeStillApplies } from './http/conditional';
+import { errorResponse, jsonError } from './http/errors';
+import {
+  declaredContentLength,
+  readContentHeaders,
+  readMetadataHeaders,
+  readSmallBody,
+  representationHeaders,
+  routeParam,
+} from './http/headers';
+
+/** GET retries when the blob changes between reading its properties and its content. */
+const READ_ATTEMPTS = 3;
+/** The metadata JSON body can never usefully exceed the 8 KiB metadata limit by much. */
+const METADATA_BODY_LIMIT = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------------------------------
+// PUT blobs/{container}/{*name}
+
+export async function putBlob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const container = routeParam(request, 'container');
+    const name = routeParam(request, 'name');
+    const { blobStore } = await getAppServices();
+    // Validate everything that does not need the body before reading a byte of it.
+    blobStore.container(container);
+    const metadata = readMetadataHeaders(request.headers);
+    const contentHeaders = readContentHeaders(request.headers);
+    const expectedLength = declaredContentLength(request.headers);
+    const body: AsyncIterable<Uint8Array> = (request.body as AsyncIterable<Uint8Array> | null) ?? emptyBody();
+    const result = await blobStore.upload(container, name, body, {
+      metadata,
+      contentHeaders,
+      expectedLength,
+      conditions: {
+        ifMatch: request.headers.get('if-match') ?? undefined,
+        ifNoneMatch: request.headers.get('if-none-match') ?? undefined,
+      },
+    });
+    return {
+      status: 201,
+      headers: { etag: result.etag, 'last-modified': result.lastModified.toUTCString() },
+      jsonBody: {
+        container: result.container,
+        name: result.name,
+        etag: result.etag,
+        contentLength: result.contentLength,
+        keyId: result.keyId,
+        protocol: result.protocol,
+      },
+    };
+  } catch (e) {
+    return errorResponse(e, context);
+  }
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GET / HEAD blobs/{container}/{*name}
+
+export async function getBlob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const container = routeParam(request, 'container');
+    const name = routeParam(request, 'name');
+    const { blobStore } = await getAppServices();
+    for (let attempt = 1; ; attempt++) {
+      const blob = await blobStore.open(container, name);
+      const plan = planResponse(request, blob);
+      if (plan.kind !== 'content') return plan.response;
+      if (request.method === 'HEAD') return { status: plan.status, headers: plan.headers };
+
+      // Decrypt (and so authenticate) the first region before answering: a failure there is still a clean 500.
+      // After the headers are out, a failing region aborts the stream; no unauthenticated byte is ever sent.
+      const content = blobStore.read(blob, plan.range);
+      let first: IteratorResult<Buffer>;
+      try {
+        first = await content.next();
+      } catch (e) {
+        if (isCseError(e, 'ConditionNotMet') && attempt < READ_ATTEMPTS) continue; // changed since open(): again
+        throw e;
+      }
+      return { status: plan.status, headers: plan.headers, body: resume(first, content) };
+    }
+  } catch (e) {
+    return errorResponse(e, context);
+  }
+}
+
+type ResponsePlan =
+  | { kind: 'done'; response: HttpResponseInit }
+  | { kind: 'content'; status: 200 | 206; headers: Record<string, string>; range: ByteRange | undefined };
+
+/** Preconditions, then Range (GET only: RFC 9110 defines range handling for GET alone, so HEAD ignores it). */
+function planResponse(request: HttpRequest, blob: OpenedBlob): ResponsePlan {
+  const headers = representationHeaders(blob);
+  switch (evaluatePreconditions(request.headers, blob, request.method)) {
+    case 'precondition-failed':
+      return {
+        kind: 'done',
+        response: jsonError('ConditionNotMet', 'The blob does not match the request conditions.'),
+      };
+    case 'not-modified':
+      return { kind: 'done', response: { status: 304, headers: notModifiedHeaders(headers) } };
+    case 'proceed':
+      break;
+  }
+  const total = blob.contentLength;
+  const requested = request.method === 'GET' ? parseRangeHeader(request.headers.get('range')) : undefined;
+  if (requested !== undefined && rangeStillApplies(request.headers, blob)) {
+    const resolved = resolveRange(requested, total);
+    if (resolved === 'unsatisfiable') {
+      return {
+        kind: 'done',
+        response: jsonError('RangeNotSatisfiable', `The range is outside the blob's ${total} bytes.`, {
+          'content-range': `bytes */${total}`,
+        }),
+      };
+    }
+    headers['content-range'] = `bytes ${resolved.start}-${resolved.end}/${total}`;
+    headers['content-length'] = String(resolved.end - resolved.start + 1);
+    return { kind: 'content', status: 206, headers, range: resolved };
+  }
+  headers['content-length'] = String(total);
+  return { kind: 'content', status: 200, headers, range: undefined };
+}
+
+/** A 304 carries the validators and caching headers, not the content description. */
+function notModifiedHeaders(headers: Record<string, string>): Record<string, string> {
+  const keep = ['etag', 'last-modified', 'cache-control', 'content-location', 'expires', 'vary'];
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => keep.includes(k)));
+}
+
+async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done) return;
+  yield first.value;
+  yield* rest;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// DELETE blobs/{container}/{*name}
+
+export async function deleteBlob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const { blobStore } = await getAppServices();
+    await blobStore.delete(routeParam(request, 'container'), routeParam(request, 'name'), {
+      ifMatch: request.headers.get('if-match') ?? undefined,
+    });
+    return { status: 204 };
+  } catch (e) {
+    return errorResponse(e, context);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GET blobs/{container}
+
+export async function listBlobs(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const { blobStore } = await getAppServices();
+    const query = request.query;
+    const maxResultsText = query.get('maxResults');
+    if (maxResultsText !== null && !/^\d+$/.test(maxResultsText)) {
+      throw new CseError('InvalidRequest', 'maxResults must be an integer from 1 to 5000.');
+    }
+    const page = await blobStore.list(routeParam(request, 'container'), {
+      prefix: query.get('prefix') || undefined,
+      continuationToken: query.get('continuationToken') || undefined,
+      maxResults: maxResultsText === null ? undefined : Number(maxResultsText),
+    });
+    return { status: 200, jsonBody: page };
+  } catch (e) {
+    return errorResponse(e, context);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PUT metadata/{container}/{*name}
+
+export async function putMetadata(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  try {
+    const container = routeParam(request, 'container');
+    const name = routeParam(request, 'name');
+    const { blobStore } = await getAppServices();
+    blobStore.container(container);
+    const text = await readSmallBody(
+      request,
+      METADATA_BODY_LIMIT,
+      () => new CseError('MetadataTooLarge', `The metadata document is larger than ${METADATA_BODY_LIMIT} bytes.`),
+    );
+    const metadata = normalizeUserMetadata(Object.entries(parseMetadataDocument(text)));
+    const result = await blobStore.replaceMetadata(container, name, metadata, {
+      ifMatch: request.headers.get('if-match') ?? undefined,
+    });
+    return { status: 200, headers: { etag: result.etag }, jsonBody: { etag: result.etag } };
+  } catch (e) {
+    return errorResponse(e, context);
+  }
+}
+
+function parseMetadataDocument(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CseError('InvalidMetadata', 'The body must be a JSON object of metadata names to string values.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CseError('InvalidMetadata', 'The body must be a JSON object of metadata names to string values.');
+  }
+  return value as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Registration
+
+/** One function per route; the method picks the handler. An empty `{*name}` on GET is the container listing. */
+export async function blobRoute(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  switch (request.method) {
+    case 'PUT':
+      return putBlob(request, context);
+    case 'GET':
+      return routeParam(request, 'name') === '' ? listBlobs(request, context) : getBlob(request, context);
+    case 'HEAD':
+      return getBlob(request, context);
+    case 'DELETE':
+      return deleteBlob(request, context);
+    default:
+      return jsonError('MethodNotAllowed', `${request.method} is not supported on this route.`, {
+        allow: 'GET, HEAD, PUT, DELETE',
+      });
+  }
+}
+
+app.http('blobs', {
+  methods: ['GET', 'HEAD', 'PUT', 'DELETE'],
+  route: 'blobs/{container}/{*name}',
+  authLevel: 'function',
+  handler: blobRoute,
+});
+
+app.http('blobList', {
+  methods: ['GET'],
+  route: 'blobs/{container}',
+  authLevel: 'function',
+  handler: listBlobs,
+});
+
+app.http('blobMetadata', {
+  methods: ['PUT'],
+  route: 'metadata/{container}/{*name}',
+  authLevel: 'function',
+  handler: putMetadata,
+});

@@ -103,8 +103,11 @@ function readProjectFile(...parts: string[]): string {
   return readFileSync(join(projectRoot(), ...parts), 'utf8');
 }
 
+/** CSE_-prefixed code identifiers the README may name that are not settings. */
+const NOT_SETTINGS: readonly string[] = ['CSE_SETTING_NAMES', 'CSE_SETTING_DEFAULTS'];
+
 function cseNamesIn(text: string): Set<string> {
-  return new Set(text.match(/\bCSE_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []);
+  return new Set((text.match(/\bCSE_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []).filter((n) => !NOT_SETTINGS.includes(n)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,39 +1,41 @@
 /**
  * The app's long-lived services, built once per process from the app settings on first use (not at module load:
- * a bad setting then fails the request that needs it with a clear error instead of failing registration), and
- * shared by every function family: configuration, key ring, Storage clients, the encrypted blob store.
+ * a bad setting then fails the request that needs it with a clear ConfigurationError instead of failing function
+ * registration), and shared by every function family: configuration, key ring, Storage clients and the
+ * encrypted blob store. Nothing here depends on @azure/functions.
  *
- * A failed build is not cached, so a transient failure (e.g. Key Vault unreachable at start) heals on the next
- * request.
+ * A failed build is not cached, so a transient failure heals on the next request; a successful one lives as long
+ * as the process (key material and Storage connections are reused across invocations).
  */
-import { BlobServiceClient } from '@azure/storage-blob';
-import { CseError } from './errors';
-import type { KeyEncryptionKey, KeyResolver } from './keys/kek';
-import { loadLocalKeys } from './keys/localKeys';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  ClientSecretCredential,
+  DefaultAzureCredential,
+  ManagedIdentityCredential,
+  type TokenCredential,
+} from '@azure/identity';
+import { loadConfig, type CseConfig } from './config/config';
+import type { StorageSetting } from './config/storageSetting';
+import { createKeyRing, type KeyRing } from './keys/keyRing';
 import { ContainerPolicy } from './storage/containerPolicy';
-import { EncryptedBlobStore, type BlobKeys } from './storage/encryptedBlobStore';
-
-/** Settings this module reads (interim: replaced by shared/config/config.ts once it lands). */
-export interface AppConfig {
-  readonly keyId: string;
-  readonly localKeysPath: string | undefined;
-  readonly allowV1: boolean;
-  readonly allowPlaintextReads: boolean;
-  readonly containers: ContainerPolicy;
-  readonly storageConnectionString: string;
-}
+import { EncryptedBlobStore } from './storage/encryptedBlobStore';
 
 export interface AppServices {
-  readonly config: AppConfig;
-  /** Wraps new content keys with the active key (CSE_KEY_ID) and resolves stored key ids. */
-  readonly keyRing: BlobKeys;
+  readonly config: CseConfig;
+  /** Wraps new content keys with the active key (CSE_KEY_ID) and resolves stored key ids (allow-listed). */
+  readonly keyRing: KeyRing;
+  /** Blob service of AzureWebJobsStorage (the account whose containers CSE_CONTAINERS names). */
   readonly blobService: BlobServiceClient;
+  /** CSE_CONTAINERS, never the host's own containers. */
+  readonly containers: ContainerPolicy;
   readonly blobStore: EncryptedBlobStore;
 }
 
+export type Env = Record<string, string | undefined>;
+
 let pending: Promise<AppServices> | undefined;
 
-/** The process-wide services (built on first call). */
+/** The process-wide services (built on first call from `process.env`). */
 export function getAppServices(): Promise<AppServices> {
   pending ??= buildAppServices(process.env).catch((e: unknown) => {
     pending = undefined;
@@ -42,48 +44,57 @@ export function getAppServices(): Promise<AppServices> {
   return pending;
 }
 
-/** Drops the cached services (tests that change settings within one process). */
+/** Drops the cached services (for tests that change settings within one process). */
 export function resetAppServices(): void {
   pending = undefined;
 }
 
-export async function buildAppServices(env: NodeJS.ProcessEnv): Promise<AppServices> {
-  const config = readConfig(env);
-  const keyRing = await createInterimKeyRing(config);
-  const blobService = BlobServiceClient.fromConnectionString(config.storageConnectionString);
+/** Builds a fresh set of services from settings (no caching). */
+export async function buildAppServices(env: Env): Promise<AppServices> {
+  const config = loadConfig(env);
+  const keyRing = await createKeyRing(config);
+  const blobService = createBlobServiceClient(config.storage, config.azureClientId);
+  const containers = ContainerPolicy.fromAllowList(config.containers);
   const blobStore = new EncryptedBlobStore(blobService, keyRing, {
-    containers: config.containers,
+    containers,
     allowV1: config.allowV1,
     allowPlaintextReads: config.allowPlaintextReads,
   });
-  return { config, keyRing, blobService, blobStore };
+  return { config, keyRing, blobService, containers, blobStore };
 }
 
-function readConfig(env: NodeJS.ProcessEnv): AppConfig {
-  const storage = env.AzureWebJobsStorage;
-  if (!storage) throw new CseError('ConfigurationError', 'AzureWebJobsStorage is not set.');
-  const keyId = env.CSE_KEY_ID;
-  if (!keyId) throw new CseError('ConfigurationError', 'CSE_KEY_ID is not set.');
-  return {
-    keyId,
-    localKeysPath: env.CSE_LOCAL_KEYS || undefined,
-    allowV1: env.CSE_ALLOW_V1?.toLowerCase() === 'true',
-    allowPlaintextReads: env.CSE_ALLOW_PLAINTEXT_READS?.toLowerCase() === 'true',
-    containers: ContainerPolicy.fromSetting(env.CSE_CONTAINERS),
-    storageConnectionString: storage,
-  };
+/** A Blob service client for AzureWebJobsStorage: account key, SAS, or an Entra identity. */
+export function createBlobServiceClient(storage: StorageSetting, azureClientId?: string): BlobServiceClient {
+  if (storage.kind === 'connectionString') {
+    if (storage.auth.kind === 'accountKey') {
+      const credential = new StorageSharedKeyCredential(storage.accountName, storage.auth.accountKey.reveal());
+      return new BlobServiceClient(storage.endpoints.blob, credential);
+    }
+    const sas = storage.auth.sas.reveal().replace(/^\?/, '');
+    return new BlobServiceClient(`${storage.endpoints.blob}?${sas}`);
+  }
+  return new BlobServiceClient(storage.endpoints.blob, identityCredential(storage, azureClientId));
 }
 
-async function createInterimKeyRing(config: AppConfig): Promise<BlobKeys> {
-  if (config.localKeysPath === undefined) throw new CseError('ConfigurationError', 'CSE_LOCAL_KEYS is not set.');
-  const ring = await loadLocalKeys(config.localKeysPath);
-  const resolver: KeyResolver = ring;
-  return {
-    resolver,
-    activeKey: async (): Promise<KeyEncryptionKey> => {
-      const kek = ring.get(config.keyId);
-      if (kek === undefined) throw new CseError('KeyNotFound', 'The active key (CSE_KEY_ID) is not in CSE_LOCAL_KEYS.');
-      return kek;
-    },
-  };
+function identityCredential(
+  storage: Extract<StorageSetting, { kind: 'identity' }>,
+  azureClientId?: string,
+): TokenCredential {
+  const c = storage.credential;
+  switch (c.kind) {
+    case 'managedIdentity':
+      if (c.clientId !== undefined) return new ManagedIdentityCredential({ clientId: c.clientId });
+      if (c.resourceId !== undefined) return new ManagedIdentityCredential({ resourceId: c.resourceId });
+      if (c.objectId !== undefined) return new ManagedIdentityCredential({ objectId: c.objectId });
+      return azureClientId
+        ? new ManagedIdentityCredential({ clientId: azureClientId })
+        : new ManagedIdentityCredential();
+    case 'default':
+      return new DefaultAzureCredential({
+        ...(c.tenantId ? { tenantId: c.tenantId } : {}),
+        ...(c.managedIdentityClientId ? { managedIdentityClientId: c.managedIdentityClientId } : {}),
+      });
+    case 'clientSecret':
+      return new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret.reveal());
+  }
 }

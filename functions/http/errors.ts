@@ -37,6 +37,9 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ApiErrorCode, number>>> = {
   StorageUnavailable: 503,
 };
 
+/** The only message an integrity failure ever gets in a response. */
+export const INTEGRITY_MESSAGE = 'The stored content failed its integrity check; nothing of it was served.';
+
 /** Seconds a client is told to wait after a 503 when the cause gave no better figure. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 5;
 
@@ -65,6 +68,11 @@ export function errorResponse(error: unknown, context?: InvocationContext): Http
   if (error instanceof CseError) {
     const status = statusFor(error.code);
     if (status >= 500 && error.code !== 'KeyUnavailable') context?.error(`${error.code}: ${error.message}`);
+    if (error.code === 'IntegrityCheckFailed') {
+      // One fixed message whatever failed (tag, key unwrap, v1 padding): a response that told a padding error
+      // from another failure would be the padding oracle of CVE-2022-30187. The detail goes to the log only.
+      return jsonError('IntegrityCheckFailed', INTEGRITY_MESSAGE);
+    }
     const headers: Record<string, string> = {};
     if (error.code === 'KeyUnavailable') {
       headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS)));

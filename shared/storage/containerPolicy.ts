@@ -1,11 +1,12 @@
 /**
  * Which containers the app may touch: those allowed by `CSE_CONTAINERS` (`*` or a comma-separated list), never
- * the Functions host's own containers (`azure-webjobs-hosts`, `azure-webjobs-secrets`, any `azure-webjobs-*`),
- * even under `*`: they hold host locks, timer state and function keys, which an HTTP caller must not read or
- * overwrite.
+ * the Functions host's own containers (`azure-webjobs-hosts`, `azure-webjobs-secrets`, the deployment package
+ * container `azure-webjobs-app-package`: any `azure-webjobs-*`), not even when a list names one: they hold host
+ * locks, timer state, function keys and the app's code, which an HTTP caller must not read or overwrite.
  */
 import { CseError } from '../errors';
 import { validateContainerName } from './names';
+import type { NameAllowList } from '../config/azureNames';
 
 /** `'*'` = every container except the host's; otherwise the exact container names allowed. */
 export type ContainerAllowList = '*' | readonly string[];
@@ -20,6 +21,11 @@ export class ContainerPolicy {
   constructor(allowList: ContainerAllowList, reserved: readonly string[] = []) {
     this.#allowed = allowList === '*' ? '*' : new Set(allowList);
     this.#reserved = new Set(reserved);
+  }
+
+  /** From the parsed `CSE_CONTAINERS` of shared/config (`{kind:'all'}` or `{kind:'only', names}`). */
+  static fromAllowList(list: NameAllowList, reserved: readonly string[] = []): ContainerPolicy {
+    return new ContainerPolicy(list.kind === 'all' ? '*' : list.names, reserved);
   }
 
   /** Parses the `CSE_CONTAINERS` setting: `*` (or empty) for all, else a comma-separated list. */

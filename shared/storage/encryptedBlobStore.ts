@@ -461,7 +461,9 @@ export class EncryptedBlobStore {
     metadata: Record<string, string> | undefined,
   ): Promise<ListedBlob> {
     const storedLength = properties.contentLength ?? 0;
-    const base = { name, lastModified: properties.lastModified.toISOString(), etag: properties.etag };
+    // Listings carry the ETag unquoted; quote it like every other ETag the API returns (usable in If-Match).
+    const etag = properties.etag.startsWith('"') ? properties.etag : `"${properties.etag}"`;
+    const base = { name, lastModified: properties.lastModified.toISOString(), etag };
     const encryptionData = encryptionDataOf(metadata);
     if (encryptionData === undefined) {
       return { ...base, contentLength: storedLength, keyId: null, protocol: null };

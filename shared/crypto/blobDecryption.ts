@@ -469,10 +469,11 @@ class V1Decryptor implements BlobDecryptor {
     readCipher: (offset: number, count: number) => Promise<Buffer>,
   ): Promise<number> {
     this.#bounds(cipherLength);
-    const offset = cipherLength === AES_BLOCK ? 0 : cipherLength - 2 * AES_BLOCK;
+    const singleBlock = cipherLength === AES_BLOCK;
+    const offset = singleBlock ? 0 : cipherLength - 2 * AES_BLOCK;
     const tail = await readCipher(offset, cipherLength - offset);
     if (tail.length !== cipherLength - offset) throw v1Failure();
-    const iv = offset === 0 ? this.#iv : tail.subarray(0, AES_BLOCK);
+    const iv = singleBlock ? this.#iv : tail.subarray(0, AES_BLOCK);
     const decipher = this.#decipher(iv, false);
     const block = Buffer.concat([decipher.update(tail.subarray(tail.length - AES_BLOCK)), decipher.final()]);
     const pad = block[AES_BLOCK - 1]!;

@@ -11,7 +11,7 @@ export interface BlobVector {
   id: string;
   protocol: '1.0' | '2.0';
   kid: string;
-  plaintext: { length: number; sha256: string; hex?: string };
+  plaintext: { length: number; sha256: string; hex?: string | null };
   ciphertext_file: string;
   ciphertext_length: number;
   ciphertext_sha256: string;

@@ -27,10 +27,11 @@ import {
   type EntityEncryptionInfo,
 } from './entityEncryption';
 import { KEY_METADATA_PROPERTY, assertEntityKeys, getProperty, type EntityRecord } from './entityModel';
-import { assertFilterAvoidsEncrypted, odataString, selectWithMetadata } from './odataQuery';
+import { assertFilterAvoidsEncrypted, odataString, selectWithMetadata, withNames } from './odataQuery';
 import { fromSdkEntity, toSdkEntity, type SdkReadEntity } from './sdkEntity';
 import { mapTableError } from './tableErrors';
 import { normalizeContinuationToken } from './continuationToken';
+import { jsonDoubleMembers } from './jsonDoubleMembers';
 import {
   parseTableKeyMetadata,
   serializeTableKeyMetadata,
@@ -239,13 +240,17 @@ export class EncryptedTableClient {
   async get(partitionKey: string, rowKey: string, options: { select?: readonly string[] } = {}): Promise<ReadEntity> {
     assertEntityKeys(partitionKey, rowKey);
     const select = selectWithMetadata(options.select);
+    let body: string | undefined;
     const raw = await this.#call({ partitionKey, rowKey }, () =>
       this.#table.getEntity(partitionKey, rowKey, {
         disableTypeConversion: true,
         ...(select === undefined ? {} : { queryOptions: { select } }),
+        onResponse: (response) => {
+          body = response.bodyAsText ?? undefined;
+        },
       }),
     );
-    return this.#decrypt(fromSdkEntity(raw), options.select);
+    return this.#decrypt(fromSdkEntity(raw, doubleMembersOf(body)[0]), options.select);
   }
 
   /** Deletes (any version, or only `etag`): CseError 'EntityNotFound' / 'ConditionNotMet'. */
@@ -333,7 +338,7 @@ export class EncryptedTableClient {
     const raw = await this.#call({ partitionKey, rowKey }, () =>
       this.#table.getEntity(partitionKey, rowKey, {
         disableTypeConversion: true,
-        queryOptions: { select: [KEY_METADATA_PROPERTY] },
+        queryOptions: { select: withNames([KEY_METADATA_PROPERTY], []) },
       }),
     );
     const item = keyMetadataItem(fromSdkEntity(raw));
@@ -374,7 +379,7 @@ export class EncryptedTableClient {
     options: { filter?: string } & Omit<PageOptions, 'select'> = {},
   ): Promise<KeyMetadataPage> {
     if (options.filter !== undefined) assertFilterAvoidsEncrypted(options.filter, this.#defaultEncrypted);
-    const page = await this.#page(options.filter, [KEY_METADATA_PROPERTY], options);
+    const page = await this.#page(options.filter, withNames([KEY_METADATA_PROPERTY], []), options);
     const items: KeyMetadataItem[] = [];
     let unencrypted = 0;
     for (const e of page.entities) {
@@ -401,8 +406,15 @@ export class EncryptedTableClient {
       ...(filter === undefined ? {} : { filter }),
       ...(select === undefined ? {} : { select }),
     };
+    let body: string | undefined;
     const pages = this.#table
-      .listEntities<Record<string, unknown>>({ queryOptions, disableTypeConversion: true })
+      .listEntities<Record<string, unknown>>({
+        queryOptions,
+        disableTypeConversion: true,
+        onResponse: (response) => {
+          body = response.bodyAsText ?? undefined;
+        },
+      })
       .byPage({
         ...(continuationToken === undefined ? {} : { continuationToken }),
         ...(pageSize === undefined ? {} : { maxPageSize: pageSize }),
@@ -410,8 +422,10 @@ export class EncryptedTableClient {
     const next = await this.#call({}, () => pages.next());
     if (next.done === true || next.value === undefined) return { entities: [], continuationToken: undefined };
     const page = next.value;
+    // Object 0 is the response wrapper {"value":[...]}; the entities follow in order.
+    const doubles = doubleMembersOf(body).slice(1);
     return {
-      entities: page.map((raw) => fromSdkEntity(raw as Record<string, unknown>)),
+      entities: page.map((raw, i) => fromSdkEntity(raw as Record<string, unknown>, doubles[i])),
       continuationToken: normalizeContinuationToken(page.continuationToken),
     };
   }
@@ -448,6 +462,10 @@ function keyMetadataItem(e: SdkReadEntity): KeyMetadataItem | undefined {
     if (!(error instanceof CseError)) throw error;
     return { kind: 'invalid', ...base, error };
   }
+}
+
+function doubleMembersOf(body: string | undefined): Set<string>[] {
+  return body === undefined ? [] : jsonDoubleMembers(body);
 }
 
 function writeOptions(encrypt: readonly string[] | undefined): WriteOptions {

@@ -66,13 +66,19 @@ export function assertFilterAvoidsEncrypted(filter: string, encrypted: Iterable<
 }
 
 /**
- * The $select to send: the caller's list plus both metadata properties. undefined (no select) and a list
- * containing '*' mean every property, which already includes them.
+ * The $select to send: the caller's list plus both metadata properties and the two keys (with a $select the
+ * service returns only what is named, and both protocols need PartitionKey and RowKey to decrypt). undefined
+ * (no select) and a list containing '*' mean every property, which already includes them.
  */
 export function selectWithMetadata(select: readonly string[] | undefined): string[] | undefined {
   if (select === undefined || select.length === 0 || select.includes('*')) return undefined;
+  return withNames(select, [KEY_METADATA_PROPERTY, NAME_LIST_PROPERTY]);
+}
+
+/** `select` plus `extra` and the two keys, without duplicates, in that order. */
+export function withNames(select: readonly string[], extra: readonly string[]): string[] {
   const out = [...new Set(select)];
-  for (const name of [KEY_METADATA_PROPERTY, NAME_LIST_PROPERTY]) if (!out.includes(name)) out.push(name);
+  for (const name of [...extra, 'PartitionKey', 'RowKey']) if (!out.includes(name)) out.push(name);
   return out;
 }
 

@@ -50,7 +50,14 @@ export interface SdkReadEntity extends EntityRecord {
 
 const SDK_SYSTEM_MEMBERS = new Set(['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.metadata']);
 
-export function fromSdkEntity(raw: Record<string, unknown>): SdkReadEntity {
+/**
+ * `doubleMembers`: names of members the service wrote as numbers with a fraction or exponent (see
+ * jsonDoubleMembers.ts); the SDK labels them Int32 when integral, they are Doubles.
+ */
+export function fromSdkEntity(
+  raw: Record<string, unknown>,
+  doubleMembers: ReadonlySet<string> = new Set(),
+): SdkReadEntity {
   const { partitionKey, rowKey, etag } = raw;
   if (typeof partitionKey !== 'string' || typeof rowKey !== 'string' || typeof etag !== 'string') {
     throw new CseError('InvalidEntity', 'the service returned an entity without PartitionKey, RowKey or ETag');
@@ -58,7 +65,7 @@ export function fromSdkEntity(raw: Record<string, unknown>): SdkReadEntity {
   const out: [string, TableValue][] = [];
   for (const [name, member] of Object.entries(raw)) {
     if (SDK_SYSTEM_MEMBERS.has(name) || name.startsWith('odata.')) continue;
-    out.push([name, fromSdkValue(name, member)]);
+    out.push([name, fromSdkValue(name, member, doubleMembers.has(name))]);
   }
   return { partitionKey, rowKey, etag, timestamp: timestampOf(raw['timestamp']), properties: properties(out) };
 }
@@ -71,7 +78,7 @@ function timestampOf(value: unknown): string | undefined {
   return undefined;
 }
 
-function fromSdkValue(name: string, member: unknown): TableValue {
+function fromSdkValue(name: string, member: unknown, writtenAsDouble: boolean): TableValue {
   if (typeof member !== 'object' || member === null || !('type' in member) || !('value' in member)) {
     // Only PartitionKey/RowKey come back bare with disableTypeConversion; anything else is unexpected.
     return valueFromWire(name, member, undefined);
@@ -83,7 +90,7 @@ function fromSdkValue(name: string, member: unknown): TableValue {
     case 'Int32': {
       // The SDK labels every unannotated integral JSON number Int32; one outside the Int32 range is a Double.
       const n = typeof value === 'string' ? Number(value) : value;
-      const int32 = typeof n === 'number' && Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31;
+      const int32 = !writtenAsDouble && typeof n === 'number' && Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31;
       return valueFromWire(name, n, int32 ? 'Edm.Int32' : 'Edm.Double');
     }
     case 'Double':

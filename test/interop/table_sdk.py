@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Table entity interop with Microsoft's legacy Python SDK (Debian python3-azure-cosmosdb-table 1.0.5).
+
+Called by test/shared/tables/pythonInterop.test.ts with /usr/bin/python3. The SDK's own client-side encryption
+(protocol 1.0, the only one it has) does all the crypto here; this script only chooses what to write and
+reports what it read.
+
+  write: insert-or-replace one entity, encrypting the named string properties.
+         --props is a JSON object of name -> string | integer (integers go as the SDK sends them).
+  read:  get one entity decrypting with the SDK; prints {"ok": true, "properties": {...}} with strings as
+         strings, binary as {"binary": base64} and other values as {"type": EdmType, "value": str}; or
+         {"ok": false, "error": "<exception text>"} when the SDK refuses the entity.
+
+The key-encryption key is a local A256KW key from a JWK Set file (the format the Functions host reads).
+"""
+import argparse
+import base64
+import json
+import sys
+
+from azure.cosmosdb.table.models import EntityProperty
+from azure.cosmosdb.table.tableservice import TableService
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+
+class LocalAesKek:
+    """The KEK interface the SDK calls (wrap_key, unwrap_key, get_kid, get_key_wrap_algorithm)."""
+
+    def __init__(self, kid, key):
+        self.kid = kid
+        self.key = key
+
+    def wrap_key(self, key):
+        return aes_key_wrap(self.key, key)
+
+    def unwrap_key(self, key, algorithm):
+        if algorithm != "A256KW":
+            raise ValueError("unknown wrap algorithm " + algorithm)
+        return aes_key_unwrap(self.key, key)
+
+    def get_key_wrap_algorithm(self):
+        return "A256KW"
+
+    def get_kid(self):
+        return self.kid
+
+
+def load_kek(jwks_path, kid):
+    with open(jwks_path, encoding="utf-8") as f:
+        keys = json.load(f)["keys"]
+    for jwk in keys:
+        if jwk.get("kid") == kid and jwk.get("kty") == "oct":
+            k = jwk["k"]
+            return LocalAesKek(kid, base64.urlsafe_b64decode(k + "=" * (-len(k) % 4)))
+    raise SystemExit("no oct key " + kid + " in " + jwks_path)
+
+
+def service(args):
+    svc = TableService(connection_string=args.conn)
+    kek = load_kek(args.jwks, args.kid)
+    svc.key_encryption_key = kek
+    svc.key_resolver_function = lambda kid: kek if kid == kek.get_kid() else None
+    return svc
+
+
+def write(args):
+    svc = service(args)
+    encrypt = set(filter(None, args.encrypt.split(",")))
+    svc.encryption_resolver_function = lambda pk, rk, name: name in encrypt
+    entity = {"PartitionKey": args.pk, "RowKey": args.rk}
+    entity.update(json.loads(args.props))
+    svc.insert_or_replace_entity(args.table, entity)
+    print(json.dumps({"ok": True}))
+
+
+def describe(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return {"binary": base64.b64encode(value).decode()}
+    if isinstance(value, EntityProperty):
+        if isinstance(value.value, (bytes, bytearray)):
+            return {"binary": base64.b64encode(value.value).decode()}
+        return {"type": str(value.type), "value": str(value.value)}
+    return {"type": type(value).__name__, "value": str(value)}
+
+
+def read(args):
+    svc = service(args)
+    svc.require_encryption = args.require_encryption
+    try:
+        entity = svc.get_entity(args.table, args.pk, args.rk)
+    except Exception as e:  # the SDK raises AzureException / ValueError for entities it will not decrypt
+        print(json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}))
+        return
+    props = {k: describe(v) for k, v in entity.items() if k not in ("PartitionKey", "RowKey", "Timestamp", "etag")}
+    print(json.dumps({"ok": True, "properties": props}))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("command", choices=["write", "read"])
+    p.add_argument("--conn", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("--jwks", required=True)
+    p.add_argument("--kid", required=True)
+    p.add_argument("--pk", required=True)
+    p.add_argument("--rk", required=True)
+    p.add_argument("--props", default="{}")
+    p.add_argument("--encrypt", default="")
+    p.add_argument("--require-encryption", action="store_true")
+    args = p.parse_args()
+    {"write": write, "read": read}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +18,40 @@ interface QueueVector {
 }
 
 const vectors = (loadManifest() as unknown as { queue: QueueVector[] }).queue;
+
+const PYTHON = '/usr/bin/python3';
+
+/**
+ * Decrypts message files with azure-storage-queue's own decrypt_queue_message (require_encryption on). The KEKs
+ * are the vector keys: A256KW with key bytes 00..1f, and the RSA key's PEM (argv[1]); RSA-OAEP is SHA-1 OAEP.
+ */
+const PYTHON_DECRYPT = `
+import json, sys
+from types import SimpleNamespace
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
+from azure.storage.queue._encryption import decrypt_queue_message
+
+rsa = serialization.load_pem_private_key(json.load(open(sys.argv[1]))['pem'].encode(), None)
+class Oct:
+    def get_kid(self): return 'local:kek-1'
+    def unwrap_key(self, key, alg):
+        assert alg == 'A256KW', alg
+        return aes_key_unwrap(bytes(range(32)), key)
+class Rsa:
+    def get_kid(self): return 'local:rsa-1'
+    def unwrap_key(self, key, alg):
+        assert alg == 'RSA-OAEP', alg
+        return rsa.decrypt(key, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None))
+keks = {'local:kek-1': Oct(), 'local:rsa-1': Rsa()}
+response = SimpleNamespace(http_response=None)
+out = []
+for path in sys.argv[2:]:
+    text = open(path, encoding='utf-8').read()
+    out.append(decrypt_queue_message(text, response, True, None, keks.get))
+print(json.dumps(out))
+`;
 
 describe('cse decrypt-message / encrypt-message', () => {
   const tmp = makeTempDir('messages');
@@ -89,6 +124,28 @@ describe('cse decrypt-message / encrypt-message', () => {
     );
     assertSuccess(await runCse(['decrypt-message', '--keys', keys, '--in', text, '--out', back]));
     assert.equal(readFileSync(back, 'utf8'), 'for the RSA key');
+  });
+
+  it('the official Python queue SDK decrypts what encrypt-message writes (oct and RSA keys)', async (t) => {
+    if (spawnSync(PYTHON, ['-c', 'import azure.storage.queue'], { stdio: 'ignore' }).status !== 0) {
+      t.skip('python3-azure is not installed in /usr/bin/python3 (.ci/run installs it)');
+      return;
+    }
+    const content = 'from the cse CLI: üñï 🚀 <xml & "quotes">';
+    const plain = join(dir, 'py-plain.txt');
+    writeFileSync(plain, content);
+    const messages: string[] = [];
+    for (const kid of ['local:kek-1', 'local:rsa-1']) {
+      const text = join(dir, `py-${kid.replace(':', '-')}.txt`);
+      assertSuccess(await runCse(['encrypt-message', '--keys', keys, '--key-id', kid, '--in', plain, '--out', text]));
+      messages.push(text);
+    }
+    const result = spawnSync(PYTHON, ['-c', PYTHON_DECRYPT, vectorPath('keks', 'kek-rsa.json'), ...messages], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), [content, content]);
   });
 
   describe('failures: one line, non-zero exit, no output file', () => {

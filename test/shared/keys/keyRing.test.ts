@@ -9,12 +9,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createKeyRing, type KeyRingConfig } from '../../../shared/keys/keyRing';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { createKeyRing, createKeyVaultCredential, type KeyRingConfig } from '../../../shared/keys/keyRing';
 import { parseKeyId, type KeyId } from '../../../shared/keys/keyId';
 import { parseJwkSet } from '../../../shared/keys/localKeys';
 import { unwrapContentKey, wrapContentKey } from '../../../shared/crypto/keyWrapPayload';
 import { isCseError } from '../../../shared/errors';
 import { KeyVaultStandIn, testCredential } from '../../helpers/keyVaultStandIn';
+import { startManagedIdentityEndpoint } from '../../helpers/managedIdentityEndpoint';
 
 const LOCAL_KEYS = parseJwkSet(
   JSON.stringify({
@@ -238,6 +240,37 @@ describe('key ring', () => {
       await assert.rejects(keys.keyForWriting('https://other.vault.azure.net/keys/k'), (e) =>
         isCseError(e, 'KeyNotAllowed'),
       );
+    });
+  });
+
+  describe('Key Vault credential', () => {
+    const clientId = '8f0e6c1e-2b2c-4e5c-9a47-3c1d2e6f7a8b';
+
+    it('DefaultAzureCredential without AZURE_CLIENT_ID, the managed identity it names otherwise', () => {
+      assert.ok(createKeyVaultCredential(undefined) instanceof DefaultAzureCredential);
+      assert.ok(createKeyVaultCredential(clientId) instanceof ManagedIdentityCredential);
+    });
+
+    it('end to end: the token of the AZURE_CLIENT_ID identity reaches the vault', async () => {
+      const mi = await startManagedIdentityEndpoint();
+      const vault = await KeyVaultStandIn.start({ acceptToken: (t) => t === 'fake-managed-identity-token' });
+      try {
+        const { kid } = vault.createKey('mi');
+        const keys = await createKeyRing(
+          {
+            keyId: keyId(vault.keyId('mi')),
+            localKeysPath: undefined,
+            allowedKeyVaults: [vault.host],
+            azureClientId: clientId,
+          },
+          { keyVaultClientOptions: KeyVaultStandIn.clientOptions },
+        );
+        assert.equal((await keys.activeKey()).keyId, kid);
+        assert.ok(mi.requests.some((r) => r.clientId === clientId && r.resource === 'https://vault.azure.net'));
+      } finally {
+        await vault.close();
+        await mi.close();
+      }
     });
   });
 });

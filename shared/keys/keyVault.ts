@@ -30,6 +30,7 @@ import { ThrottleGate, throttleDetectionPolicy, type ThrottleOptions } from './t
 export const DEFAULT_KEY_MATERIAL_TTL_MS = 10 * 60_000;
 export const DEFAULT_CURRENT_VERSION_TTL_MS = 60_000;
 export const DEFAULT_MAX_CACHED_VERSIONS = 1000;
+export const DEFAULT_NOT_FOUND_TTL_MS = 60_000;
 
 export interface KeyVaultKeysOptions {
   readonly credential: TokenCredential;
@@ -41,8 +42,10 @@ export interface KeyVaultKeysOptions {
   readonly cekCache: UnwrappedKeyCache;
   readonly keyMaterialTtlMs?: number;
   readonly currentVersionTtlMs?: number;
-  /** Key versions kept in memory (least recently used go first). */
+  /** Key versions kept in memory (least recently used go first); also bounds the not-found memory. */
   readonly maxCachedVersions?: number;
+  /** How long a key id that Key Vault reported missing is answered KeyNotFound without asking again. */
+  readonly notFoundTtlMs?: number;
   readonly throttle?: ThrottleOptions;
   readonly now?: () => number;
 }
@@ -94,6 +97,9 @@ class Vault {
   readonly #keys = new Map<string, KeyVaultKek>();
   readonly #current = new Map<string, CurrentVersion>();
   readonly #pending = new Map<string, Promise<KeyVaultKey>>();
+  /** `name/version` -> time until which it is known not to exist. */
+  readonly #notFound = new Map<string, number>();
+  readonly #notFoundTtlMs: number;
 
   constructor(
     readonly vaultUrl: string,
@@ -104,6 +110,7 @@ class Vault {
     this.#materialTtlMs = options.keyMaterialTtlMs ?? DEFAULT_KEY_MATERIAL_TTL_MS;
     this.#currentTtlMs = options.currentVersionTtlMs ?? DEFAULT_CURRENT_VERSION_TTL_MS;
     this.#maxVersions = options.maxCachedVersions ?? DEFAULT_MAX_CACHED_VERSIONS;
+    this.#notFoundTtlMs = options.notFoundTtlMs ?? DEFAULT_NOT_FOUND_TTL_MS;
     this.gate = new ThrottleGate(vaultUrl, { now: this.#now, ...options.throttle });
     this.#client = new KeyClient(vaultUrl, options.credential, this.clientOptions());
   }
@@ -184,21 +191,45 @@ class Vault {
     return kek;
   }
 
-  /** GET the key (one request at a time per key version), with throttling and error mapping. */
+  /**
+   * GET the key (one request at a time per key version), with throttling and error mapping. A key or version
+   * that does not exist is remembered for `notFoundTtlMs`: stored ids are untrusted, and metadata naming many
+   * made-up versions of an allowed key must not turn every read into a Key Vault call.
+   */
   fetch(name: string, version: string | undefined): Promise<KeyVaultKey> {
     const pendingKey = `${name}/${version ?? ''}`;
+    const keyId = `${this.vaultUrl}/keys/${name}${version === undefined ? '' : `/${version}`}`;
+    const missingUntil = this.#notFound.get(pendingKey);
+    if (missingUntil !== undefined) {
+      if (missingUntil > this.#now()) {
+        return Promise.reject(
+          new CseError('KeyNotFound', `Key Vault key ${keyId} does not exist (looked up recently)`),
+        );
+      }
+      this.#notFound.delete(pendingKey);
+    }
     let pending = this.#pending.get(pendingKey);
     if (pending === undefined) {
-      const keyId = `${this.vaultUrl}/keys/${name}${version === undefined ? '' : `/${version}`}`;
       pending = this.gate
         .run('get key', () => this.#client.getKey(name, version === undefined ? {} : { version }))
         .catch((error: unknown) => {
-          throw mapKeyVaultError(error, 'get key', keyId);
+          const mapped = mapKeyVaultError(error, 'get key', keyId);
+          if (mapped.code === 'KeyNotFound') this.#rememberNotFound(pendingKey);
+          throw mapped;
         })
         .finally(() => this.#pending.delete(pendingKey));
       this.#pending.set(pendingKey, pending);
     }
     return pending;
+  }
+
+  #rememberNotFound(pendingKey: string): void {
+    if (this.#notFoundTtlMs <= 0) return;
+    this.#notFound.delete(pendingKey);
+    this.#notFound.set(pendingKey, this.#now() + this.#notFoundTtlMs);
+    while (this.#notFound.size > this.#maxVersions) {
+      this.#notFound.delete(this.#notFound.keys().next().value as string);
+    }
   }
 }
 

@@ -254,6 +254,18 @@ describe('Key Vault keys (real SDK, stand-in vault)', () => {
     assert.equal(kv.requests.length, before, 'refused without a call');
   });
 
+  it('remembers for a while that a key or version does not exist (stored ids are untrusted)', async () => {
+    kv.createKey('sparse');
+    const time = clock();
+    const { keys } = keyVaultKeys({ notFoundTtlMs: 60_000, now: time.now });
+    const missing = vaultId(`${kv.keyId('sparse')}/${'f'.repeat(32)}`);
+    for (let i = 0; i < 3; i++) await assert.rejects(keys.key(missing), (e) => isCseError(e, 'KeyNotFound'));
+    assert.equal(kv.operations('getKey').length, 1);
+    time.advance(60_000);
+    await assert.rejects(keys.key(missing), (e) => isCseError(e, 'KeyNotFound'));
+    assert.equal(kv.operations('getKey').length, 2);
+  });
+
   it('refuses key types that cannot wrap', async () => {
     const { kid } = kv.createKey('ec', { kty: 'EC' });
     await assert.rejects(

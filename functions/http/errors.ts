@@ -35,6 +35,9 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ApiErrorCode, number>>> = {
   InvalidEncryptionData: 500,
   KeyUnavailable: 503,
   StorageUnavailable: 503,
+  TableNotAllowed: 403,
+  RotationNotFound: 404,
+  RotationRunning: 409,
 };
 
 /** The only message an integrity failure ever gets in a response. */

@@ -46,7 +46,7 @@ export interface EncryptedBlobStoreOptions {
   readonly allowV1: boolean;
   /** `CSE_ALLOW_PLAINTEXT_READS`: serve blobs that carry no encryption data as they are. */
   readonly allowPlaintextReads: boolean;
-  /** Stored bytes per staged block (default: one v2 region, 4 MiB + 28). */
+  /** Stored bytes per staged block (default: two v2 regions, 8 MiB + 56). */
   readonly blockSize?: number;
   /** stageBlock calls in flight per upload (default 4). */
   readonly uploadConcurrency?: number;
@@ -143,7 +143,11 @@ export interface ListPage {
   readonly continuationToken: string | null;
 }
 
-const DEFAULT_BLOCK_SIZE = REGION_LENGTH + NONCE_LENGTH + TAG_LENGTH;
+/**
+ * Two stored regions per block (8 MiB + 56): like the Storage SDK's own 8 MiB upload buffers, fewer and larger
+ * stageBlock calls measured faster than one-region blocks; memory stays (concurrency + 1) × 8 MiB.
+ */
+const DEFAULT_BLOCK_SIZE = 2 * (REGION_LENGTH + NONCE_LENGTH + TAG_LENGTH);
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
 const METADATA_RETRIES = 5;
 /** v1 listings decrypt one block per blob: bound the parallel key unwraps and reads. */

@@ -1,0 +1,309 @@
+/**
+ * HTTP benchmark (run by bench/run.ts; alone: `node dist/bench/http.bench.js` from the project root).
+ *
+ * Everything runs in one process tree on one private Azurite (in memory), side by side, alternating:
+ * 1. Throughput: PUT and GET of 16 MiB and 256 MiB through the local host (encrypting / decrypting) versus the
+ *    plain @azure/storage-blob client on the same bytes without encryption: `uploadStream` (staged blocks, the
+ *    SDK's defaults) and one `download()` (a single GET). Median of several runs; ratio host / plain.
+ * 2. A 1-byte range GET from a 256 MiB blob through the host versus a plain 4 MiB ranged GET, with the bytes
+ *    each one read from storage counted by a small proxy in front of Azurite.
+ * 3. Peak RSS (VmHWM) of the host process for a PUT + GET of 16 MiB, 256 MiB and 1 GiB, each in a fresh host.
+ * Content is generated on the fly and digested on arrival; neither side holds it.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { generateDevelopmentKeySet } from '../shared/keys/localKeys';
+import { startAzurite, azuriteConnectionString, type RunningAzurite } from '../localhost/azurite';
+import { contentBytes, contentStream, digestStream } from '../test/helpers/blobContent';
+import { startTestHost, type TestHost } from '../test/functions/support/host';
+import { ApiClient } from '../test/functions/support/httpClient';
+
+const MiB = 1024 * 1024;
+const THROUGHPUT_RUNS: Record<number, number> = { [16 * MiB]: 7, [256 * MiB]: 3 };
+const RANGE_RUNS = 15;
+const RSS_SIZES = [16 * MiB, 256 * MiB, 1024 * MiB];
+const CONTAINER = 'bench';
+
+interface Measured {
+  seconds: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<T & Measured> {
+  const started = process.hrtime.bigint();
+  const result = await fn();
+  return { ...result, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+const mbps = (bytes: number, seconds: number): number => bytes / 1e6 / seconds;
+const fmt = (n: number, digits = 0): string => n.toFixed(digits);
+
+/**
+ * A pass-through proxy in front of Azurite's blob endpoint that counts the response bytes of GET requests: what
+ * a reader really fetched from storage.
+ */
+async function startCountingProxy(
+  target: string,
+): Promise<{ url: string; getBytes: () => number; reset: () => void; close: () => Promise<void> }> {
+  const targetUrl = new URL(target);
+  let getBytes = 0;
+  const agent = new http.Agent({ keepAlive: true });
+  const server = http.createServer((req, res) => {
+    const upstream = http.request(
+      {
+        host: targetUrl.hostname,
+        port: targetUrl.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if (req.method === 'GET') up.on('data', (chunk: Buffer) => (getBytes += chunk.length));
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    getBytes: () => getBytes,
+    reset: () => (getBytes = 0),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        agent.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function hostPut(api: ApiClient, name: string, length: number): Promise<Measured> {
+  return timed(async () => {
+    const r = await api.request('PUT', ApiClient.blobPath(CONTAINER, name), {
+      body: contentStream(name, length),
+      headers: { 'content-length': length },
+    });
+    if (r.status !== 201) throw new Error(`PUT ${name}: ${r.status} ${r.body.toString()}`);
+    return {};
+  });
+}
+
+async function hostGet(api: ApiClient, name: string, length: number, range?: string): Promise<Measured> {
+  return timed(async () => {
+    const r = await api.digest('GET', ApiClient.blobPath(CONTAINER, name), range ? { headers: { range } } : {});
+    if (r.status !== (range ? 206 : 200) || (!range && r.length !== length)) {
+      throw new Error(`GET ${name}: ${r.status}, ${r.length} bytes`);
+    }
+    return {};
+  });
+}
+
+async function plainPut(service: BlobServiceClient, name: string, length: number): Promise<Measured> {
+  return timed(async () => {
+    await service
+      .getContainerClient(CONTAINER)
+      .getBlockBlobClient(name)
+      .uploadStream(Readable.from(contentStream(name, length)));
+    return {};
+  });
+}
+
+async function plainGet(
+  service: BlobServiceClient,
+  name: string,
+  length: number,
+  offset = 0,
+  count?: number,
+): Promise<Measured> {
+  return timed(async () => {
+    const response = await service.getContainerClient(CONTAINER).getBlobClient(name).download(offset, count);
+    const got = await digestStream(response.readableStreamBody as AsyncIterable<Buffer>);
+    if (got.length !== (count ?? length)) throw new Error(`plain GET ${name}: ${got.length} bytes`);
+    return {};
+  });
+}
+
+async function withHost<T>(
+  settings: Record<string, string>,
+  fn: (host: TestHost, api: ApiClient) => Promise<T>,
+): Promise<T> {
+  const host = await startTestHost(settings);
+  try {
+    return await fn(host, new ApiClient(host.url));
+  } finally {
+    await host.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cse-bench-http-'));
+  let azurite: RunningAzurite | undefined;
+  const lines: string[] = [];
+  const out = (line = ''): void => {
+    lines.push(line);
+  };
+  try {
+    azurite = await startAzurite();
+    const keysFile = join(dir, 'keys.json');
+    writeFileSync(keysFile, generateDevelopmentKeySet('local:bench'));
+    const settings = (connectionString: string): Record<string, string> => ({
+      AzureWebJobsStorage: connectionString,
+      CSE_KEY_ID: 'local:bench',
+      CSE_LOCAL_KEYS: keysFile,
+    });
+    const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
+    await service.getContainerClient(CONTAINER).createIfNotExists();
+
+    out('## HTTP');
+    out();
+    out(
+      'Local host (streaming on) in front of one in-memory Azurite, against the plain `@azure/storage-blob` client on',
+    );
+    out('the same Azurite in the same run: `uploadStream` (staged blocks, SDK defaults) and one `download()` GET.');
+    out('Throughput is plaintext MB/s (10^6 bytes), median of the runs; ratio = host / plain (target ≥ 0.9).');
+    out();
+
+    // 1. Throughput -------------------------------------------------------------------------------------------
+    out('| operation | size | runs | host MB/s | plain MB/s | ratio |');
+    out('|---|---|---|---|---|---|');
+    await withHost(settings(azurite.connectionString), async (_host, api) => {
+      for (const size of [16 * MiB, 256 * MiB]) {
+        const runs = THROUGHPUT_RUNS[size]!;
+        const put = { host: [] as number[], plain: [] as number[] };
+        const get = { host: [] as number[], plain: [] as number[] };
+        for (let i = 0; i < runs; i++) {
+          const hName = `tp-host-${size}-${i}`;
+          const pName = `tp-plain-${size}-${i}`;
+          put.host.push((await hostPut(api, hName, size)).seconds);
+          put.plain.push((await plainPut(service, pName, size)).seconds);
+          get.host.push((await hostGet(api, hName, size)).seconds);
+          get.plain.push((await plainGet(service, pName, size)).seconds);
+          await service.getContainerClient(CONTAINER).deleteBlob(hName);
+          await service.getContainerClient(CONTAINER).deleteBlob(pName);
+        }
+        for (const [op, m] of [
+          ['PUT', put],
+          ['GET', get],
+        ] as const) {
+          const h = mbps(size, median(m.host));
+          const p = mbps(size, median(m.plain));
+          out(`| ${op} | ${size / MiB} MiB | ${runs} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} |`);
+        }
+      }
+    });
+    // The host's HTTP relay alone (no crypto): a blob without encryption data served with plaintext reads on.
+    await withHost({ ...settings(azurite.connectionString), CSE_ALLOW_PLAINTEXT_READS: 'true' }, async (_host, api) => {
+      const size = 256 * MiB;
+      await plainPut(service, 'relay', size);
+      const relay: number[] = [];
+      const plain: number[] = [];
+      for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
+        relay.push((await hostGet(api, 'relay', size)).seconds);
+        plain.push((await plainGet(service, 'relay', size)).seconds);
+      }
+      const h = mbps(size, median(relay));
+      const p = mbps(size, median(plain));
+      out(
+        `| GET, unencrypted blob (host relay only) | 256 MiB | ${relay.length} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} |`,
+      );
+      await service.getContainerClient(CONTAINER).deleteBlob('relay');
+    });
+    out();
+
+    // 2. Range read through a counting proxy -------------------------------------------------------------------
+    const proxy = await startCountingProxy(azurite.blobEndpoint);
+    try {
+      const proxied = azuriteConnectionString({
+        blob: `${proxy.url}/devstoreaccount1`,
+        queue: azurite.queueEndpoint,
+        table: azurite.tableEndpoint,
+      });
+      const proxiedService = BlobServiceClient.fromConnectionString(proxied);
+      await withHost(settings(proxied), async (_host, api) => {
+        const size = 256 * MiB;
+        await hostPut(api, 'range-host', size);
+        await plainPut(service, 'range-plain', size);
+        const position = 100 * MiB + 12345;
+        const hostTimes: number[] = [];
+        const plainTimes: number[] = [];
+        let hostBytes = 0;
+        let plainBytes = 0;
+        for (let i = 0; i < RANGE_RUNS; i++) {
+          proxy.reset();
+          hostTimes.push((await hostGet(api, 'range-host', size, `bytes=${position}-${position}`)).seconds);
+          hostBytes = Math.max(hostBytes, proxy.getBytes());
+          proxy.reset();
+          plainTimes.push((await plainGet(proxiedService, 'range-plain', size, position, 4 * MiB)).seconds);
+          plainBytes = Math.max(plainBytes, proxy.getBytes());
+        }
+        // Correctness of what was timed: the byte served is the byte stored.
+        const one = await api.request('GET', ApiClient.blobPath(CONTAINER, 'range-host'), {
+          headers: { range: `bytes=${position}-${position}` },
+        });
+        if (!one.body.equals(contentBytes('range-host', position, 1))) throw new Error('range byte mismatch');
+        out(
+          `Range read from a 256 MiB blob (median of ${RANGE_RUNS}; stored bytes counted by a proxy in front of Azurite):`,
+        );
+        out();
+        out('| request | latency ms | bytes read from storage |');
+        out('|---|---|---|');
+        out(
+          `| host GET \`Range: bytes=${position}-${position}\` (1 byte, decrypted) | ${fmt(median(hostTimes) * 1000, 1)} | ${hostBytes} |`,
+        );
+        out(`| plain ranged GET of 4 MiB | ${fmt(median(plainTimes) * 1000, 1)} | ${plainBytes} |`);
+        out();
+        out(
+          `One region is ${4 * MiB + 28} stored bytes (target: the 1-byte GET reads at most that). Ratio host / plain latency: ${fmt(median(hostTimes) / median(plainTimes), 2)}.`,
+        );
+        out();
+      });
+    } finally {
+      await proxy.close();
+    }
+    await service.getContainerClient(CONTAINER).deleteBlob('range-host');
+    await service.getContainerClient(CONTAINER).deleteBlob('range-plain');
+
+    // 3. Peak RSS per size, fresh host each -------------------------------------------------------------------
+    out(
+      'Peak RSS (VmHWM) of the host process after one PUT and one GET of the size, a fresh host per size (target < 256 MiB, flat):',
+    );
+    out();
+    out('| size | PUT MB/s | GET MB/s | host peak RSS MiB |');
+    out('|---|---|---|---|');
+    for (const size of RSS_SIZES) {
+      await withHost(settings(azurite!.connectionString), async (host, api) => {
+        const name = `rss-${size}`;
+        const put = await hostPut(api, name, size);
+        const get = await hostGet(api, name, size);
+        out(
+          `| ${size / MiB} MiB | ${fmt(mbps(size, put.seconds))} | ${fmt(mbps(size, get.seconds))} | ${fmt(host.peakRssBytes() / MiB, 1)} |`,
+        );
+        await service.getContainerClient(CONTAINER).deleteBlob(name);
+      });
+    }
+    console.log(lines.join('\n'));
+  } finally {
+    await azurite?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -38,7 +38,7 @@ import type { ContainerPolicy } from '../storage/containerPolicy';
 import type { ContentHeaders } from '../storage/encryptedBlobStore';
 import { assertMetadataFits, encryptionDataOf } from '../storage/metadata';
 import { validateBlobName } from '../storage/names';
-import { isConditionFailure, isStorageNotFound, toCseError } from '../storage/storageErrors';
+import { isConditionFailure, isStorageNotFound, storageErrorCode, toCseError } from '../storage/storageErrors';
 import type { CrashPoint, StepHook } from './crashPoints';
 import {
   describeBlob,
@@ -160,17 +160,30 @@ export class Ingestion {
       // Committed by an earlier attempt that stopped before the delete: do not write (or encrypt) it again.
       resumed = true;
       written = { etag: targetState.etag, ...describeStored(targetState) };
-    } else if (storedEncryptionData !== undefined) {
-      written = await this.#copyEncrypted(
-        sourceClient,
-        source,
-        sourceState,
-        storedEncryptionData,
-        targetClient,
-        target,
-      );
     } else {
-      written = await this.#encrypt(sourceClient, source, sourceState, targetClient, target);
+      try {
+        written =
+          storedEncryptionData !== undefined
+            ? await this.#copyEncrypted(sourceClient, source, sourceState, storedEncryptionData, targetClient, target)
+            : await this.#encrypt(sourceClient, source, sourceState, targetClient, target);
+      } catch (e) {
+        if (storageErrorCode(e) !== 'InvalidBlockList') throw e;
+        // Another delivery of this message committed the target while this one was staging (a commit discards
+        // every other uncommitted block of the blob). Fine if that target is this very source version.
+        const committed = await getState(targetClient, target);
+        if (
+          committed === undefined ||
+          !recordsSourceVersion(readRecord(committed.metadata), source, sourceState.etag)
+        ) {
+          throw new CseError(
+            'ConditionNotMet',
+            `the target ${describeBlob(target)} was written by someone else while this ingestion staged it`,
+            { cause: e },
+          );
+        }
+        resumed = true;
+        written = { etag: committed.etag, ...describeStored(committed) };
+      }
     }
 
     let sourceDeleted = false;
@@ -433,9 +446,11 @@ async function deleteSourceVersion(client: BlockBlobClient, source: BlobRef, eta
     await client.delete({ deleteSnapshots: 'include', conditions: { ifMatch: etag } });
     return true;
   } catch (e) {
-    // Gone already: another delivery of this message deleted it after committing the same target.
+    // Gone already: another delivery of this message deleted it after committing the same target. (A missing
+    // blob may also answer If-Match with 412, as Azurite does, so a 412 is checked before it counts as a change.)
     if (isStorageNotFound(e)) return false;
     if (isConditionFailure(e)) {
+      if (!(await client.exists())) return false;
       throw new CseError(
         'ConditionNotMet',
         `the source ${describeBlob(source)} changed after it was read (ETag ${etag}); it was not deleted, and the ` +

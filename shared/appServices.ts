@@ -7,16 +7,10 @@
  * A failed build is not cached, so a transient failure heals on the next request; a successful one lives as long
  * as the process (key material and Storage connections are reused across invocations).
  */
-import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import {
-  ClientSecretCredential,
-  DefaultAzureCredential,
-  ManagedIdentityCredential,
-  type TokenCredential,
-} from '@azure/identity';
+import type { BlobServiceClient } from '@azure/storage-blob';
 import { loadConfig, type CseConfig } from './config/config';
-import type { StorageSetting } from './config/storageSetting';
 import { createKeyRing, type KeyRing } from './keys/keyRing';
+import { createStorageClients, type StorageClients } from './storage/connection';
 import { ContainerPolicy } from './storage/containerPolicy';
 import { EncryptedBlobStore } from './storage/encryptedBlobStore';
 
@@ -24,7 +18,9 @@ export interface AppServices {
   readonly config: CseConfig;
   /** Wraps new content keys with the active key (CSE_KEY_ID) and resolves stored key ids (allow-listed). */
   readonly keyRing: KeyRing;
-  /** Blob service of AzureWebJobsStorage (the account whose containers CSE_CONTAINERS names). */
+  /** Blob, queue and table clients of AzureWebJobsStorage (one account, one identity, shared connections). */
+  readonly storage: StorageClients;
+  /** `storage.blob`: the account whose containers CSE_CONTAINERS names. */
   readonly blobService: BlobServiceClient;
   /** CSE_CONTAINERS, never the host's own containers. */
   readonly containers: ContainerPolicy;
@@ -53,48 +49,13 @@ export function resetAppServices(): void {
 export async function buildAppServices(env: Env): Promise<AppServices> {
   const config = loadConfig(env);
   const keyRing = await createKeyRing(config);
-  const blobService = createBlobServiceClient(config.storage, config.azureClientId);
+  const storage = createStorageClients(config.storage);
+  const blobService = storage.blob;
   const containers = ContainerPolicy.fromAllowList(config.containers);
   const blobStore = new EncryptedBlobStore(blobService, keyRing, {
     containers,
     allowV1: config.allowV1,
     allowPlaintextReads: config.allowPlaintextReads,
   });
-  return { config, keyRing, blobService, containers, blobStore };
-}
-
-/** A Blob service client for AzureWebJobsStorage: account key, SAS, or an Entra identity. */
-export function createBlobServiceClient(storage: StorageSetting, azureClientId?: string): BlobServiceClient {
-  if (storage.kind === 'connectionString') {
-    if (storage.auth.kind === 'accountKey') {
-      const credential = new StorageSharedKeyCredential(storage.accountName, storage.auth.accountKey.reveal());
-      return new BlobServiceClient(storage.endpoints.blob, credential);
-    }
-    const sas = storage.auth.sas.reveal().replace(/^\?/, '');
-    return new BlobServiceClient(`${storage.endpoints.blob}?${sas}`);
-  }
-  return new BlobServiceClient(storage.endpoints.blob, identityCredential(storage, azureClientId));
-}
-
-function identityCredential(
-  storage: Extract<StorageSetting, { kind: 'identity' }>,
-  azureClientId?: string,
-): TokenCredential {
-  const c = storage.credential;
-  switch (c.kind) {
-    case 'managedIdentity':
-      if (c.clientId !== undefined) return new ManagedIdentityCredential({ clientId: c.clientId });
-      if (c.resourceId !== undefined) return new ManagedIdentityCredential({ resourceId: c.resourceId });
-      if (c.objectId !== undefined) return new ManagedIdentityCredential({ objectId: c.objectId });
-      return azureClientId
-        ? new ManagedIdentityCredential({ clientId: azureClientId })
-        : new ManagedIdentityCredential();
-    case 'default':
-      return new DefaultAzureCredential({
-        ...(c.tenantId ? { tenantId: c.tenantId } : {}),
-        ...(c.managedIdentityClientId ? { managedIdentityClientId: c.managedIdentityClientId } : {}),
-      });
-    case 'clientSecret':
-      return new ClientSecretCredential(c.tenantId, c.clientId, c.clientSecret.reveal());
-  }
+  return { config, keyRing, storage, blobService, containers, blobStore };
 }

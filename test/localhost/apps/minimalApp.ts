@@ -1,0 +1,38 @@
+/**
+ * A small test-only app for test/localhost/startup.test.ts: it reports the settings it sees, has a slow HTTP
+ * function (to be in flight during shutdown) and a queue function on a queue named by a setting.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { app } from '@azure/functions';
+
+app.setup({ enableHttpStream: true });
+
+app.http('settings', {
+  methods: ['GET'],
+  route: 'settings',
+  handler: () => ({
+    jsonBody: {
+      CSE_KEY_ID: process.env.CSE_KEY_ID ?? null,
+      CSE_LOCAL_KEYS: process.env.CSE_LOCAL_KEYS ?? null,
+      TEST_FROM_SETTINGS: process.env.TEST_FROM_SETTINGS ?? null,
+      TEST_OVERRIDDEN: process.env.TEST_OVERRIDDEN ?? null,
+    },
+  }),
+});
+
+app.http('slow', {
+  methods: ['GET'],
+  route: 'slow',
+  handler: async () => {
+    await sleep(1500);
+    return { body: 'finished' };
+  },
+});
+
+app.storageQueue('minimalQueue', {
+  queueName: '%MINIMAL_QUEUE%',
+  connection: 'AzureWebJobsStorage',
+  handler: (message, context) => {
+    context.log(`RESULT ${JSON.stringify({ event: 'queue', input: message })}`);
+  },
+});

@@ -7,6 +7,8 @@ reports what it read.
 
   write: insert-or-replace one entity, encrypting the named string properties.
          --props is a JSON object of name -> string | integer (integers go as the SDK sends them).
+  query: every entity of partition --pk through the SDK's query path; prints {"ok": true, "entities":
+         [{"RowKey": ..., "properties": {...}}]} (properties as for read), or {"ok": false, "error": ...}.
   read:  get one entity decrypting with the SDK; prints {"ok": true, "properties": {...}} with strings as
          strings, binary as {"binary": base64} and other values as {"type": EdmType, "value": str}; or
          {"ok": false, "error": "<exception text>"} when the SDK refuses the entity.
@@ -97,20 +99,44 @@ def read(args):
     print(json.dumps({"ok": True, "properties": props}))
 
 
+def query(args):
+    """Every entity of partition --pk, decrypted by the SDK's query path (a separate code path from get)."""
+    svc = service(args)
+    svc.require_encryption = args.require_encryption
+    flt = "PartitionKey eq '%s'" % args.pk.replace("'", "''")
+    try:
+        entities = list(svc.query_entities(args.table, filter=flt))
+    except Exception as e:  # as for read: the SDK refuses entities it will not decrypt
+        print(json.dumps({"ok": False, "error": "%s: %s" % (type(e).__name__, e)}))
+        return
+    rows = [
+        {
+            "RowKey": entity["RowKey"],
+            "properties": {
+                k: describe(v) for k, v in entity.items() if k not in ("PartitionKey", "RowKey", "Timestamp", "etag")
+            },
+        }
+        for entity in entities
+    ]
+    print(json.dumps({"ok": True, "entities": rows}))
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["write", "read"])
+    p.add_argument("command", choices=["write", "read", "query"])
     p.add_argument("--conn", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--jwks", required=True)
     p.add_argument("--kid", required=True)
     p.add_argument("--pk", required=True)
-    p.add_argument("--rk", required=True)
+    p.add_argument("--rk", help="required by write and read")
     p.add_argument("--props", default="{}")
     p.add_argument("--encrypt", default="")
     p.add_argument("--require-encryption", action="store_true")
     args = p.parse_args()
-    {"write": write, "read": read}[args.command](args)
+    if args.command != "query" and args.rk is None:
+        p.error("--rk is required for " + args.command)
+    {"write": write, "read": read, "query": query}[args.command](args)
 
 
 if __name__ == "__main__":

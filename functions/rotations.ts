@@ -22,7 +22,6 @@ import { ROTATION_JOBS_POISON_QUEUE, ROTATION_JOBS_QUEUE } from '../shared/rotat
 import { ROTATIONS_TABLE } from '../shared/rotation/progressStore';
 import type { ScopePolicy } from '../shared/rotation/context';
 import { RotationRunningError, RotationService, parseStartRequest } from '../shared/rotation/rotationService';
-import { createStorageClients } from '../shared/storage/connection';
 import { errorBody, errorResponse } from './http/errors';
 import { readSmallBody, routeParam } from './http/headers';
 
@@ -37,7 +36,7 @@ export async function rotationService(): Promise<RotationService> {
   const appServices = await getAppServices();
   let service = services.get(appServices);
   if (service === undefined) {
-    const storage = createStorageClients(appServices.config.storage);
+    const { storage } = appServices;
     service = new RotationService({
       blobService: appServices.blobService,
       tableService: storage.table,

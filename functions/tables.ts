@@ -18,7 +18,6 @@ import { getAppServices, type AppServices } from '../shared/appServices';
 import { encryptedPropertiesFor } from '../shared/config/config';
 import { isTableAllowed, isValidTableName } from '../shared/config/azureNames';
 import type { KeyEncryptionKey } from '../shared/keys/kek';
-import { createStorageClients, type StorageClients } from '../shared/storage/connection';
 import { storageErrorCode, storageStatus } from '../shared/storage/storageErrors';
 import {
   EncryptedTableClient,
@@ -203,20 +202,21 @@ async function readEntityBody(request: HttpRequest): Promise<string> {
 // ---------------------------------------------------------------------------------------------------------------
 // Clients
 
-const storageClients = new WeakMap<AppServices, StorageClients>();
-
-/** The Storage clients of AzureWebJobsStorage, one set per set of app services (connections are reused). */
-function storageFor(services: AppServices): StorageClients {
-  let clients = storageClients.get(services);
-  if (clients === undefined) {
-    clients = createStorageClients(services.config.storage);
-    storageClients.set(services, clients);
-  }
-  return clients;
-}
+/** Table clients kept per set of app services, so requests reuse connections (each client has its own pipeline). */
+const tableClients = new WeakMap<AppServices, Map<string, TableClient>>();
+/** With CSE_TABLES=* any valid name may come; the oldest client is dropped beyond this many. */
+const MAX_CACHED_TABLE_CLIENTS = 64;
 
 function tableClient(services: AppServices, table: string): TableClient {
-  return storageFor(services).tableClient(table);
+  let clients = tableClients.get(services);
+  if (clients === undefined) tableClients.set(services, (clients = new Map()));
+  let client = clients.get(table);
+  if (client === undefined) {
+    client = services.storage.tableClient(table);
+    if (clients.size >= MAX_CACHED_TABLE_CLIENTS) clients.delete(clients.keys().next().value as string);
+    clients.set(table, client);
+  }
+  return client;
 }
 
 /**

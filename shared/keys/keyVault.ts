@@ -80,6 +80,17 @@ export class KeyVaultKeys {
   }
 }
 
+/**
+ * A plain-http vault URL can only be a loopback Key Vault stand-in (keyId.ts refuses http for any other host), so
+ * the app can run locally against one: the SDK refuses http unless `allowInsecureConnection`, and checks that the
+ * challenge's resource (https://vault.azure.net) matches the vault's domain, which 127.0.0.1 never does. Both are
+ * relaxed for a loopback http URL only (checked again here); an https vault always gets the SDK's defaults.
+ */
+export function loopbackStandInOptions(vaultUrl: string): KeyClientOptions {
+  const match = /^http:\/\/(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3})(:\d{1,5})?$/i.exec(vaultUrl);
+  return match === null ? {} : { allowInsecureConnection: true, disableChallengeResourceVerification: true };
+}
+
 interface CurrentVersion {
   readonly version: string;
   readonly fetchedAt: number;
@@ -119,6 +130,7 @@ class Vault {
   clientOptions(): KeyClientOptions {
     const injected = this.#options.clientOptions ?? {};
     return {
+      ...loopbackStandInOptions(this.vaultUrl),
       ...injected,
       additionalPolicies: [
         ...(injected.additionalPolicies ?? []),

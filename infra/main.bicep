@@ -144,6 +144,9 @@ param rotationSchedule string = '0 0 3 * * *'
 @maxValue(256)
 param rotationConcurrency int = 16
 
+@description('CSE_ROTATION_REENCRYPT_V1: rotations started by the schedule or by Key Vault events also re-encrypt legacy v1.0 blobs to v2.0 (the Azure docs ask v1 users to migrate).')
+param rotationReencryptV1 bool = false
+
 // ---------------------------------------------------------------------------------------------------------------
 // Names
 
@@ -280,6 +283,7 @@ module functionApp 'modules/functionapp.bicep' = {
     ingestTargetContainerName: encryptedContainerName
     rotationSchedule: rotationSchedule
     rotationConcurrency: rotationConcurrency
+    rotationReencryptV1: rotationReencryptV1
   }
 }
 

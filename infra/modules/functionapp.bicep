@@ -94,6 +94,9 @@ param rotationSchedule string
 @minValue(1)
 param rotationConcurrency int
 
+@description('CSE_ROTATION_REENCRYPT_V1: automatic rotations also re-encrypt legacy v1.0 blobs to v2.0.')
+param rotationReencryptV1 bool
+
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -192,6 +195,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     CSE_INGEST_TARGET_CONTAINER: ingestTargetContainerName
     CSE_ROTATION_SCHEDULE: rotationSchedule
     CSE_ROTATION_CONCURRENCY: string(rotationConcurrency)
+    CSE_ROTATION_REENCRYPT_V1: rotationReencryptV1 ? 'true' : 'false'
   }
 }
 

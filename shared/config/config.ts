@@ -55,6 +55,8 @@ export interface CseConfig {
   readonly rotationSchedule: RotationSchedule;
   /** CSE_ROTATION_CONCURRENCY: maximum concurrent re-wraps per worker. */
   readonly rotationConcurrency: number;
+  /** CSE_ROTATION_REENCRYPT_V1: rotations the app starts by itself (timer, Key Vault events) re-encrypt v1.0 blobs to v2.0. */
+  readonly rotationReencryptV1: boolean;
   /** AZURE_CLIENT_ID: user-assigned managed identity for Key Vault (unset: DefaultAzureCredential). */
   readonly azureClientId: string | undefined;
 }
@@ -74,6 +76,7 @@ export const CSE_SETTING_DEFAULTS: Readonly<Record<CseSettingName, string | unde
   CSE_INGEST_TARGET_CONTAINER: 'encrypted',
   CSE_ROTATION_SCHEDULE: '0 0 3 * * *',
   CSE_ROTATION_CONCURRENCY: '16',
+  CSE_ROTATION_REENCRYPT_V1: 'false',
 };
 
 /** Setting names outside CSE_*: the Functions host's storage setting and the Key Vault identity. */
@@ -159,6 +162,12 @@ export function loadConfig(env: Env = process.env): CseConfig {
     );
   }
 
+  const rotationReencryptV1 = parseBoolean(
+    'CSE_ROTATION_REENCRYPT_V1',
+    values.CSE_ROTATION_REENCRYPT_V1 as string,
+    problems,
+  );
+
   const azureClientId = read(AZURE_CLIENT_ID);
   if (azureClientId !== undefined && !GUID_RE.test(azureClientId)) {
     problems.push(
@@ -188,6 +197,7 @@ export function loadConfig(env: Env = process.env): CseConfig {
     ingestTargetContainer,
     rotationSchedule: (schedule as { schedule: RotationSchedule }).schedule,
     rotationConcurrency,
+    rotationReencryptV1: rotationReencryptV1 as boolean,
     azureClientId,
   });
 }

@@ -17,6 +17,7 @@ export const CSE_SETTING_NAMES = [
   'CSE_INGEST_TARGET_CONTAINER',
   'CSE_ROTATION_SCHEDULE',
   'CSE_ROTATION_CONCURRENCY',
+  'CSE_ROTATION_REENCRYPT_V1',
 ] as const;
 
 export type CseSettingName = (typeof CSE_SETTING_NAMES)[number];

@@ -75,21 +75,22 @@ function processIo(): CliIo {
   };
 }
 
-/** On Ctrl-C / SIGTERM, remove this run's temporary output files before exiting (128 + signal number). */
+/**
+ * On Ctrl-C / SIGTERM, remove this run's temporary output files, then die of the same signal (the shell reports
+ * 130 / 143). Re-raising instead of process.exit(): exit waits for libuv's thread pool, and a read blocked on a
+ * FIFO or terminal would hold it forever.
+ */
 function cleanUpOnSignals(): () => void {
-  const handlers = {
-    SIGINT: () => exitOnSignal(130),
-    SIGTERM: () => exitOnSignal(143),
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  const handler = (signal: NodeJS.Signals): void => {
+    removeLiveTempFilesSync();
+    for (const s of signals) process.removeListener(s, handler);
+    process.kill(process.pid, signal);
   };
-  for (const [signal, handler] of Object.entries(handlers)) process.once(signal, handler);
+  for (const s of signals) process.on(s, handler);
   return () => {
-    for (const [signal, handler] of Object.entries(handlers)) process.removeListener(signal, handler);
+    for (const s of signals) process.removeListener(s, handler);
   };
-}
-
-function exitOnSignal(code: number): void {
-  removeLiveTempFilesSync();
-  process.exit(code);
 }
 
 function overallHelp(): string {

@@ -4,13 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadManifest, patternPlaintext, vectorPath } from '../helpers/vectors';
 import {
   assertFailure,
   assertSuccess,
+  CLI_MODULE,
   listDir,
   makeTempDir,
   registerSecret,
@@ -20,6 +22,14 @@ import {
 } from './runCse';
 
 const MiB = 1024 * 1024;
+
+/** Writes argv[2] bytes into the FIFO argv[1], then holds it open (no EOF) until killed. */
+const FIFO_WRITER = `
+const fs = require('node:fs');
+const fd = fs.openSync(process.argv[1], 'w');
+fs.writeSync(fd, Buffer.alloc(Number(process.argv[2]), 7));
+setInterval(() => {}, 1000);
+`;
 const REGION = 4 * MiB;
 
 /** Stored size of a v2.0 blob: each 4 MiB region gains a 12-byte nonce and a 16-byte tag. */
@@ -323,6 +333,42 @@ describe('cse encrypt / decrypt', () => {
         assert.equal(existsSync(out) || existsSync(metaOut), false);
         assert.deepEqual(listDir(dir), before);
       }
+    });
+
+    it('SIGTERM mid-way removes the temporary output, then dies of SIGTERM', async (t) => {
+      if (process.platform === 'win32') return t.skip('needs a FIFO');
+      // A FIFO as --in keeps encrypt waiting for more plaintext (a read blocked in the thread pool) after its
+      // output file was created: the case where process.exit() would hang.
+      const work = join(dir, 'sigterm');
+      mkdirSync(work);
+      const fifo = join(work, 'in.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const args = ['encrypt', '--keys', keys, '--key-id', 'local:kek-1', '--in', fifo];
+      const child = spawn(process.execPath, [
+        CLI_MODULE,
+        ...args,
+        ...['--out', join(work, 'c'), '--metadata-out', join(work, 'm')],
+      ]);
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.on('exit', (code, signal) => resolve({ code, signal })),
+      );
+      // The writer is a separate process, so no blocking FIFO open or write can ever hang this test process.
+      const writer = spawn(process.execPath, ['-e', FIFO_WRITER, fifo, String(5 * MiB)], { stdio: 'ignore' });
+      try {
+        const deadline = Date.now() + 30_000;
+        while (!listDir(work).some((f) => f.endsWith('.cse-tmp') && statSync(join(work, f)).size > REGION)) {
+          assert.ok(Date.now() < deadline, 'the temporary output never reached one region');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        await new Promise((r) => setTimeout(r, 200)); // let the CLI drain the FIFO and block reading it
+        child.kill('SIGTERM');
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000).unref());
+        assert.deepEqual(await Promise.race([exited, timeout]), { code: null, signal: 'SIGTERM' });
+      } finally {
+        child.kill('SIGKILL'); // no-ops once they exited; bound the test if they did not
+        writer.kill('SIGKILL');
+      }
+      assert.deepEqual(listDir(work), ['in.fifo']);
     });
 
     it('encrypt into a directory that does not exist', async () => {

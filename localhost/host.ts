@@ -3,6 +3,7 @@
  * and serves them over HTTP, queues and timers with the Functions host's semantics, on Azurite or any storage
  * account named by `AzureWebJobsStorage`. `main.ts` is the command line; this module is the host itself.
  */
+import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { displayPath, packageMain, resolveAppFiles } from './appFiles';
@@ -93,6 +94,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       1,
       7 * 24 * 3600,
     );
+    // A port in use is found before anything is started (listening proper happens once the app is loaded).
+    await ensurePortFree(opts.port, opts.listenHost ?? '127.0.0.1');
     const shutdownMs =
       1000 * integerSetting(settings, 'LOCALHOST_SHUTDOWN_TIMEOUT_SECONDS', DEFAULT_SHUTDOWN_SECONDS, 0, 3600);
 
@@ -222,6 +225,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       streamUri = capabilities.HttpUri;
     }
     await invoker.runAppHooks('appStart', root);
+    // Cleanups run in reverse: this one after everything registered below has stopped.
+    registerCleanup.push(() => invoker.runAppHooks('appTerminate', root));
 
     const frontEnd = new HttpFrontEnd({
       functions: httpFunctions,
@@ -233,14 +238,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       logger,
     });
     const port = await frontEnd.listen(opts.port, opts.listenHost ?? '127.0.0.1');
-    registerCleanup.push(() => frontEnd.close(shutdownMs));
+    // On stop, HTTP, queues and timers wind down together, sharing one grace period.
+    registerCleanup.push(async () => {
+      await Promise.all([
+        frontEnd.close(shutdownMs),
+        ...listeners.queues.map((l) => l.stop(shutdownMs)),
+        ...listeners.timers.map((t) => t.stop(shutdownMs)),
+      ]);
+    });
     const url = `http://localhost:${port}`;
 
     for (const l of listeners.queues) l.start();
-    registerCleanup.push(() => Promise.all(listeners.queues.map((l) => l.stop(shutdownMs))).then(() => undefined));
     for (const t of listeners.timers) await t.start();
-    registerCleanup.push(() => Promise.all(listeners.timers.map((t) => t.stop(shutdownMs))).then(() => undefined));
-    registerCleanup.push(() => invoker.runAppHooks('appTerminate', root));
 
     printFunctions(logger, url, hostJson.routePrefix, httpFunctions, listeners, leaseSeconds);
     logger.info(
@@ -257,6 +266,21 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       stop: () => (stopping ??= stopAll()),
     };
   }
+}
+
+function ensurePortFree(port: number, host: string): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(new HostStartError(`Port ${port} is already in use on ${host}; set PORT to use another port.`));
+      } else if (error.code === 'EACCES') {
+        reject(new HostStartError(`Not allowed to listen on port ${port} (${host}); set PORT to another port.`));
+      } else reject(error);
+    });
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }
 
 async function loadApp(root: string, pattern: string, logger: Logger): Promise<void> {

@@ -65,6 +65,9 @@ async function main(): Promise<void> {
       }
     })();
   };
+  // A promise the app forgot to handle is logged rather than ending the host: the Functions host restarts a
+  // crashed worker, but nothing would restart this one (and an uncaught exception still ends it, loudly).
+  process.on('unhandledRejection', (reason) => logger.error(`Unhandled promise rejection: ${errorMessage(reason)}`));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   // Started by a test helper with an IPC channel: its end means the parent is gone, so stop too.

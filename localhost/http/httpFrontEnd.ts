@@ -299,7 +299,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 function forwardableHeaders(req: http.IncomingMessage): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    // `Expect: 100-continue` was answered here already; the body follows without it.
+    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'expect') out[name] = value;
   }
   return out;
 }

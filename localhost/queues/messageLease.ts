@@ -22,7 +22,9 @@ export class MessageLease {
     this.#popReceipt = popReceipt;
     this.#leaseSeconds = leaseSeconds;
     this.#logger = logger;
-    const everyMs = Math.max(500, (leaseSeconds * 1000) / 2);
+    // Half the lease, as the host does; short local leases keep at least 2 s of margin where they can.
+    const leaseMs = leaseSeconds * 1000;
+    const everyMs = Math.max(500, Math.min(leaseMs / 2, leaseMs - 2000));
     this.#timer = setInterval(() => {
       this.#renewal = this.#renewal.then(() => this.#renew());
     }, everyMs);

@@ -35,7 +35,7 @@ export interface LocalHostOptions {
   port?: number;
   /** An existing app root to use (kept on stop). Default: a fresh temp dir, removed on stop. */
   root?: string;
-  /** How long to wait for the ready line (default 30 s). */
+  /** How long to wait for the ready line (default 60 s: generous for a loaded machine). */
   startTimeoutMs?: number;
   /** Debug logs from the host. */
   verbose?: boolean;
@@ -162,9 +162,18 @@ function spawnHost(options: LocalHostOptions): Spawned {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   void exited.then(() => {
-    if (ownRoot) rmSync(root, { recursive: true, force: true });
+    if (ownRoot) removeLater(root);
   });
   return { child, root, ownRoot, logs, onLine, exited };
+}
+
+/** Removes a temp root; an Azurite the host started may still be writing there for a moment after a kill. */
+function removeLater(dir: string, attempt = 0): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    if (attempt < 10) setTimeout(() => removeLater(dir, attempt + 1), 500).unref();
+  }
 }
 
 function waitForLine(
@@ -199,7 +208,7 @@ function waitForLine(
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<RunningLocalHost> {
   const spawned = spawnHost(options);
   const { child, logs } = spawned;
-  const timeoutMs = options.startTimeoutMs ?? 30_000;
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
   let ready: string;
   try {
     ready = await Promise.race([
@@ -262,7 +271,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
  */
 export async function runLocalHostUntilExit(
   options: LocalHostOptions = {},
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
 ): Promise<ExitInfo & { logs: readonly string[] }> {
   const spawned = spawnHost(options);
   const timer = setTimeout(() => spawned.child.kill('SIGKILL'), timeoutMs);

@@ -7,6 +7,18 @@ import { app } from '@azure/functions';
 
 app.setup({ enableHttpStream: true });
 
+// App-level and invocation hooks run as in the worker.
+app.hook.appStart((context) => {
+  context.hookData.started = true;
+  console.log(`RESULT ${JSON.stringify({ event: 'appStart' })}`);
+});
+app.hook.appTerminate(() => console.log(`RESULT ${JSON.stringify({ event: 'appTerminate' })}`));
+app.hook.preInvocation((context) => {
+  context.invocationContext.log(
+    `RESULT ${JSON.stringify({ event: 'preInvocation', fn: context.invocationContext.functionName })}`,
+  );
+});
+
 app.http('settings', {
   methods: ['GET'],
   route: 'settings',

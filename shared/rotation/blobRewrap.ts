@@ -23,6 +23,7 @@ import { storageErrorCode, storageStatus } from '../storage/storageErrors';
 import { failureReason, isTransient, reason } from './faults';
 import { rewrapEncryptionData } from './rewrapKey';
 import type { ObjectOutcome } from './types';
+import { migrateIfV1, outcomeUnderTarget } from './v1Reencryption';
 
 /** One blob of a work item, as the sweep listed it. */
 export interface BlobWorkEntry {
@@ -31,6 +32,8 @@ export interface BlobWorkEntry {
   readonly etag: string;
   /** Metadata names, as listed, that are not all lower case (usually none). */
   readonly mixedCaseNames?: readonly string[];
+  /** The blob was v1.0 when listed (decides whether it counts as re-encrypted, see v1Reencryption.ts). */
+  readonly listedV1?: boolean;
 }
 
 export interface RewrapContext {
@@ -42,6 +45,8 @@ export interface RewrapContext {
   readonly maxAttempts?: number;
   /** Waits between attempts (tests shorten it). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Re-encrypt v1.0 blobs to v2.0 instead of re-wrapping them (v1Reencryption.ts). */
+  readonly reencryptV1?: boolean;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -76,24 +81,30 @@ export async function rewrapBlob(
       }
       const data = parseEncryptionData(found.value);
       if (data.wrappedContentKey.keyId === context.target.keyId) {
-        return { kind: 'rewrapped', legacyV1: data.protocol === '1.0' };
+        const settled = outcomeUnderTarget(data.protocol, entry.listedV1 === true, context.reencryptV1 === true);
+        if (settled !== undefined) return settled;
       }
       if (!state.caseKnown) {
         state = await readByListing(container, entry.name);
         continue;
       }
-      const updated = await rewrapEncryptionData(data, context.resolver, context.target);
-      const metadata = { ...state.metadata };
-      delete metadata[found.name];
-      metadata[ENCRYPTION_DATA_METADATA_KEY] = serializeEncryptionData(updated);
-      try {
-        await blob.setMetadata(metadata, { conditions: { ifMatch: state.etag } });
-        return { kind: 'rewrapped', legacyV1: data.protocol === '1.0' };
-      } catch (e) {
-        if (!isEtagMismatch(e)) throw e;
-        if (attempt >= maxAttempts) {
-          return failed('ConditionNotMet', `the blob changed during each of ${maxAttempts} attempts`);
+      const v1State = { etag: state.etag, metadata: state.metadata, encryptionDataName: found.name };
+      const migrated = await migrateIfV1(blob, data, v1State, context);
+      if (migrated !== undefined && migrated !== 'changed') return migrated;
+      if (migrated === undefined) {
+        const updated = await rewrapEncryptionData(data, context.resolver, context.target);
+        const metadata = { ...state.metadata };
+        delete metadata[found.name];
+        metadata[ENCRYPTION_DATA_METADATA_KEY] = serializeEncryptionData(updated);
+        try {
+          await blob.setMetadata(metadata, { conditions: { ifMatch: state.etag } });
+          return { kind: 'rewrapped', legacyV1: data.protocol === '1.0' };
+        } catch (e) {
+          if (!isEtagMismatch(e)) throw e;
         }
+      }
+      if (attempt >= maxAttempts) {
+        return failed('ConditionNotMet', `the blob changed during each of ${maxAttempts} attempts`);
       }
       await (context.sleep ?? defaultSleep)(backoffMs(attempt));
       state = await readByListing(container, entry.name);
@@ -117,7 +128,7 @@ async function readByProperties(blob: BlobClient, entry: BlobWorkEntry): Promise
   if (etag === undefined) throw new CseError('ConditionNotMet', 'the storage service returned no ETag');
   const lowerCased = properties.metadata ?? {};
   const onlyEncryptionData = Object.keys(lowerCased).every((n) => n === ENCRYPTION_DATA_METADATA_KEY);
-  if (etag !== entry.etag && !onlyEncryptionData) {
+  if (!sameEtag(etag, entry.etag) && !onlyEncryptionData) {
     return { etag, metadata: { ...lowerCased }, caseKnown: false };
   }
   const stored = new Map((entry.mixedCaseNames ?? []).map((n) => [n.toLowerCase(), n]));
@@ -141,6 +152,12 @@ async function readByListing(container: ContainerClient, name: string): Promise<
     return { etag, metadata: { ...(first.metadata ?? {}) }, caseKnown: true };
   }
   return undefined;
+}
+
+/** Listings give ETags bare (`0x8D...`), response headers quoted (`"0x8D..."`): compare the values. */
+export function sameEtag(a: string, b: string): boolean {
+  const bare = (e: string): string => e.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return bare(a) === bare(b);
 }
 
 function encryptionDataOf(metadata: Record<string, string>): { name: string; value: string } | undefined {

@@ -4,7 +4,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { CseError } from '../../../shared/errors';
 import type { KeyEncryptionKey, KeyResolver } from '../../../shared/keys/kek';
 import { parseEncryptionData } from '../../../shared/crypto/encryptionData';
-import { rewrapBlob, type BlobWorkEntry, type RewrapContext } from '../../../shared/rotation/blobRewrap';
+import { rewrapBlob, sameEtag, type BlobWorkEntry, type RewrapContext } from '../../../shared/rotation/blobRewrap';
 import { startAzurite, type RunningAzurite } from '../../helpers/azurite';
 import { loadManifest, patternPlaintext } from '../../helpers/vectors';
 import {
@@ -14,6 +14,7 @@ import {
   putEncryptedBlob,
   putVectorBlob,
   readBlob,
+  RecordingHttpClient,
   sha256,
   storageClients,
   testKeys,
@@ -72,8 +73,15 @@ describe('rewrapBlob (Azurite)', () => {
     const propsBefore = await container.getBlobClient('dir/one.bin').getProperties();
     const docBefore = parseEncryptionData(before.metadata['encryptiondata'] ?? '');
 
-    const outcome = await rewrapBlob(container, await listedEntry('dir/one.bin'), context());
+    const recorder = new RecordingHttpClient();
+    const recorded = storageClients(azurite, recorder).blobService.getContainerClient(container.containerName);
+    const outcome = await rewrapBlob(recorded, await listedEntry('dir/one.bin'), context());
     assert.deepEqual(outcome, { kind: 'rewrapped', legacyV1: false });
+    assert.deepEqual(
+      recorder.requests.map((r) => r.split(' ')[0]),
+      ['HEAD', 'PUT'],
+      'an unchanged blob costs Get Properties + Set Metadata only (its listed ETag matches, quotes aside)',
+    );
 
     const afterRead = await readBlob(container, 'dir/one.bin', keys.onlyB);
     assert.equal(afterRead.keyId, KEY_B);
@@ -317,6 +325,13 @@ describe('rewrapBlob (Azurite)', () => {
       (e) => e instanceof CseError && e.code === 'KeyUnavailable',
     );
     assert.equal((await readBlob(container, 'unavailable', keys.ring)).keyId, KEY_A);
+  });
+
+  it('compares listed (bare) and returned (quoted) ETags by value', () => {
+    assert.ok(sameEtag('"0x8DC1"', '0x8DC1'));
+    assert.ok(sameEtag('0x8DC1', '0x8DC1'));
+    assert.ok(sameEtag('W/"0x8DC1"', '"0x8DC1"'));
+    assert.ok(!sameEtag('"0x8DC1"', '0x8DC2'));
   });
 
   it('uses the current case of metadata added after the listing', async () => {

@@ -103,6 +103,16 @@ export class KillSwitch implements HttpClient {
   }
 }
 
+/** An HTTP client that records each request's method and URL (to check how many calls an operation costs). */
+export class RecordingHttpClient implements HttpClient {
+  readonly requests: string[] = [];
+  constructor(private readonly inner: HttpClient = createDefaultHttpClient()) {}
+  sendRequest(request: Parameters<HttpClient['sendRequest']>[0]): ReturnType<HttpClient['sendRequest']> {
+    this.requests.push(`${request.method} ${new URL(request.url).search}`);
+    return this.inner.sendRequest(request);
+  }
+}
+
 export interface StorageClients {
   readonly blobService: BlobServiceClient;
   readonly tableService: TableServiceClient;

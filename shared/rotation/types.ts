@@ -10,14 +10,16 @@ export const ROTATION_STATUSES: readonly RotationStatus[] = ['running', 'complet
 
 /**
  * Exact counts. Every object the sweep found carrying encryption data is `scanned` and ends in exactly one of
- * `alreadyCurrent`, `rewrapped`, `gone` or `failed`; `legacyV1` counts the `rewrapped` ones in the v1.0 blob /
- * 1.0 table format (a subset, not a fifth outcome).
+ * `alreadyCurrent`, `rewrapped`, `reencrypted`, `gone` or `failed`; `legacyV1` counts the `rewrapped` ones in the
+ * v1.0 blob / 1.0 table format (a subset, not an outcome). `reencrypted` counts v1.0 blobs rewritten as v2.0
+ * under the target key (only in rotations started with `reencryptV1`; see v1Reencryption.ts).
  */
 export interface RotationCounts {
   readonly scanned: number;
   readonly rewrapped: number;
   readonly alreadyCurrent: number;
   readonly legacyV1: number;
+  readonly reencrypted: number;
   readonly gone: number;
   readonly failed: number;
 }
@@ -27,6 +29,7 @@ export const ZERO_COUNTS: RotationCounts = {
   rewrapped: 0,
   alreadyCurrent: 0,
   legacyV1: 0,
+  reencrypted: 0,
   gone: 0,
   failed: 0,
 };
@@ -52,7 +55,14 @@ export interface RotationView {
   readonly targetKeyId: string;
   readonly status: RotationStatus;
   readonly scope: RotationScope;
+  /** Started with `reencryptV1`: v1.0 blobs are re-encrypted to v2.0 instead of re-wrapped. */
+  readonly reencryptV1: boolean;
   readonly counts: RotationCounts;
+  /**
+   * Snapshots and previous blob versions found under a key other than the target, per key id: they cannot be
+   * re-wrapped (their metadata is immutable), so those key versions must stay enabled while they exist.
+   */
+  readonly snapshotsUnderOldKeys: Readonly<Record<string, number>>;
   readonly failures: readonly RotationFailure[];
   readonly startedAt: string;
   readonly finishedAt: string | null;
@@ -66,6 +76,7 @@ export interface RotationView {
  */
 export type ObjectOutcome =
   | { readonly kind: 'rewrapped'; readonly legacyV1: boolean }
+  | { readonly kind: 'reencrypted' }
   | { readonly kind: 'gone' }
   | { readonly kind: 'failed'; readonly reason: string };
 

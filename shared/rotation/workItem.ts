@@ -22,15 +22,22 @@ export const CHUNK_BYTES = 60_000;
 /** Encoded entries per part: leaves room for the failure list (reasons are bounded) within the 1 MiB entity limit. */
 export const PART_BYTES = 256 * 1024;
 
-/** Wire form: blobs `[name, etag]` or `[name, etag, [MixedCaseNames]]`; entities `[partitionKey, rowKey]`. */
-type BlobTuple = [string, string] | [string, string, string[]];
+/**
+ * Wire form: blobs `[name, etag]` or `[name, etag, [MixedCaseNames]]`, with a fourth element `1` when the blob
+ * was v1.0 when listed (`[name, etag, [...], 1]`); entities `[partitionKey, rowKey]`.
+ */
+type BlobTuple = [string, string] | [string, string, string[]] | [string, string, string[], 1];
 type EntityTuple = [string, string];
 
 export function encodeEntries(work: WorkEntries): Buffer {
   const tuples =
     work.kind === 'blob'
       ? work.entries.map((e): BlobTuple =>
-          e.mixedCaseNames && e.mixedCaseNames.length > 0 ? [e.name, e.etag, [...e.mixedCaseNames]] : [e.name, e.etag],
+          e.listedV1 === true
+            ? [e.name, e.etag, [...(e.mixedCaseNames ?? [])], 1]
+            : e.mixedCaseNames && e.mixedCaseNames.length > 0
+              ? [e.name, e.etag, [...e.mixedCaseNames]]
+              : [e.name, e.etag],
         )
       : work.entries.map((e): EntityTuple => [e.partitionKey, e.rowKey]);
   return Buffer.from(JSON.stringify(tuples), 'utf8');
@@ -50,7 +57,10 @@ export function decodeEntries(kind: 'blob' | 'entity', bytes: Buffer): WorkEntri
       const names: unknown = t[2];
       if (names === undefined) return { name: t[0], etag: t[1] };
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw corrupt('bad metadata names');
-      return { name: t[0], etag: t[1], mixedCaseNames: names as string[] };
+      const listedV1 = t[3] === 1 ? { listedV1: true as const } : {};
+      return names.length === 0 && t[3] === 1
+        ? { name: t[0], etag: t[1], ...listedV1 }
+        : { name: t[0], etag: t[1], mixedCaseNames: names as string[], ...listedV1 };
     });
     return { kind, entries };
   }

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
 import { CseError } from '../errors';
 import { storageStatus } from '../storage/storageErrors';
+import { addKeyCounts, decodeKeyCounts, encodeKeyCounts, type KeyCounts } from './snapshotCounts';
 import type { RotationCounts, RotationFailure, RotationScope, RotationStatus } from './types';
 import { ROTATION_STATUSES, blobObjectName, entityObjectName } from './types';
 import { decodeEntries, encodeEntries, fromChunkProperties, toChunkProperties, type WorkEntries } from './workItem';
@@ -69,6 +70,8 @@ export interface RotationRecord {
   readonly targetKeyId: string;
   readonly status: RotationStatus;
   readonly scope: RotationScope;
+  /** v1.0 blobs are re-encrypted to v2.0 (v1Reencryption.ts) instead of re-wrapped. */
+  readonly reencryptV1: boolean;
   readonly startedAt: string;
   readonly finishedAt: string | undefined;
   /** Why the rotation `failed` ('' otherwise). */
@@ -80,6 +83,8 @@ export interface RotationRecord {
   readonly items: number;
   readonly itemsDone: number;
   readonly counts: RotationCounts;
+  /** Snapshots and previous versions under keys other than the target, per key id (snapshotCounts.ts). */
+  readonly snapshotsUnderOldKeys: KeyCounts;
 }
 
 export interface UnitRow {
@@ -115,11 +120,14 @@ export interface PageDraft {
   /** Encrypted objects the listing found on this page (in all parts, plus those already current). */
   readonly scanned: number;
   readonly alreadyCurrent: number;
+  /** Snapshots and previous versions on this page under keys other than the target, per key id. */
+  readonly snapshots?: KeyCounts;
 }
 
 export interface ItemResult {
   readonly rewrapped: number;
   readonly legacyV1: number;
+  readonly reencrypted: number;
   readonly gone: number;
   readonly failed: number;
   /** Index into the item's entries, and why. */
@@ -188,6 +196,7 @@ export class ProgressStore {
     targetKeyId: string;
     scope: RotationScope;
     startedAt: number;
+    reencryptV1?: boolean;
   }): Promise<void> {
     const scopeBytes = Buffer.from(JSON.stringify(input.scope), 'utf8');
     await this.table.createEntity({
@@ -195,6 +204,7 @@ export class ProgressStore {
       rowKey: RECORD_ROW,
       targetKeyId: input.targetKeyId,
       status: 'running',
+      reencryptV1: input.reencryptV1 === true,
       startedAt: new Date(input.startedAt).toISOString(),
       finishedAt: '',
       error: '',
@@ -334,7 +344,11 @@ export class ProgressStore {
         scanned: BigInt(record.counts.scanned + draft.scanned),
         alreadyCurrent: BigInt(record.counts.alreadyCurrent + draft.alreadyCurrent),
       };
-      return [...actions, recordUpdate(id, record, patch, this.now())];
+      const snapshots: Record<string, string> =
+        draft.snapshots === undefined || Object.keys(draft.snapshots).length === 0
+          ? {}
+          : { snapshots: encodeKeyCounts(addKeyCounts(record.snapshotsUnderOldKeys, draft.snapshots)) };
+      return [...actions, recordUpdate(id, record, patch, this.now(), snapshots)];
     });
     if (outcome === 'conflict') return 'exists';
     return outcome === 'notRunning' ? 'notRunning' : 'created';
@@ -375,6 +389,7 @@ export class ProgressStore {
           status: 'done',
           rewrapped: BigInt(result.rewrapped),
           legacyV1: BigInt(result.legacyV1),
+          reencrypted: BigInt(result.reencrypted),
           gone: BigInt(result.gone),
           failed: BigInt(result.failed),
           hasFailures: result.failures.length > 0,
@@ -388,6 +403,7 @@ export class ProgressStore {
         itemsDone: BigInt(record.itemsDone + 1),
         rewrapped: BigInt(c.rewrapped + result.rewrapped),
         legacyV1: BigInt(c.legacyV1 + result.legacyV1),
+        reencrypted: BigInt(c.reencrypted + result.reencrypted),
         gone: BigInt(c.gone + result.gone),
         failed: BigInt(c.failed + result.failed),
       };
@@ -508,6 +524,8 @@ function recordUpdate(
   record: RotationRecord,
   patch: Record<string, bigint>,
   now: number,
+  /** Other record properties to set (the snapshot counts). */
+  extra: Record<string, string> = {},
 ): TransactionAction {
   const after = {
     units: record.units,
@@ -520,6 +538,7 @@ function recordUpdate(
   const entity: { partitionKey: string; rowKey: string; [name: string]: unknown } = {
     partitionKey: id,
     rowKey: RECORD_ROW,
+    ...extra,
     ...patch,
   };
   if (isComplete(after)) {
@@ -546,7 +565,7 @@ function finishesRotation(actions: TransactionAction[]): boolean {
 }
 
 function zeroCounts(): Record<keyof RotationCounts, bigint> {
-  return { scanned: 0n, rewrapped: 0n, alreadyCurrent: 0n, legacyV1: 0n, gone: 0n, failed: 0n };
+  return { scanned: 0n, rewrapped: 0n, alreadyCurrent: 0n, legacyV1: 0n, reencrypted: 0n, gone: 0n, failed: 0n };
 }
 
 function toRecord(id: string, e: Entity): RotationRecord {
@@ -561,6 +580,7 @@ function toRecord(id: string, e: Entity): RotationRecord {
     targetKeyId: str(e['targetKeyId']),
     status,
     scope: { containers: scope.containers ?? [], tables: scope.tables ?? [] },
+    reencryptV1: e['reencryptV1'] === true,
     startedAt: str(e['startedAt']),
     finishedAt: finishedAt === '' ? undefined : finishedAt,
     error: str(e['error']),
@@ -575,9 +595,11 @@ function toRecord(id: string, e: Entity): RotationRecord {
       rewrapped: num(e['rewrapped']),
       alreadyCurrent: num(e['alreadyCurrent']),
       legacyV1: num(e['legacyV1']),
+      reencrypted: num(e['reencrypted']),
       gone: num(e['gone']),
       failed: num(e['failed']),
     },
+    snapshotsUnderOldKeys: decodeKeyCounts(e['snapshots']),
   };
 }
 

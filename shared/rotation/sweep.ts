@@ -10,8 +10,10 @@
  * at once (a duplicated message), the one whose page insert finds the page already stored stops: the other is
  * ahead and carries on.
  *
- * Objects already under the target key when listed are counted `alreadyCurrent` here and never queued; objects
- * without encryption data are not part of a rotation and are not counted.
+ * Objects already under the target key when listed are counted `alreadyCurrent` here and never queued (except
+ * v1.0 blobs in a rotation that re-encrypts them); objects without encryption data are not part of a rotation and
+ * are not counted. Blobs are listed with their snapshots and versions: those cannot be re-wrapped, so the ones
+ * under other keys are counted per key id (snapshotCounts.ts) instead of queued.
  */
 import type { ContainerClient } from '@azure/storage-blob';
 import { ENCRYPTION_DATA_METADATA_KEY, parseEncryptionData } from '../crypto/encryptionData';
@@ -25,6 +27,7 @@ import type { EntityWorkEntry } from './entityRewrap';
 import { failureReason, isTransient } from './faults';
 import type { RotationJob } from './jobMessages';
 import { itemKey, parseUnitKey, unitKey, type ItemRow, type UnitRef } from './progressStore';
+import { addKeyCounts, isSnapshotOrPreviousVersion, storedKeyIdOf, type KeyCounts } from './snapshotCounts';
 import { splitIntoParts, type WorkEntries } from './workItem';
 
 type StartJob = Extract<RotationJob, { kind: 'start' }>;
@@ -88,7 +91,7 @@ export async function runSweep(ctx: RotationContext, job: SweepJob): Promise<str
     }
     let first = await ctx.store.getItem(id, itemKey(job.unit, page, 0));
     if (first === undefined) {
-      const listed = await listPage(ctx, unit, token, record.targetKeyId);
+      const listed = await listPage(ctx, unit, token, record.targetKeyId, record.reencryptV1);
       const created = await ctx.store.createPage(id, {
         unit: job.unit,
         page,
@@ -96,6 +99,7 @@ export async function runSweep(ctx: RotationContext, job: SweepJob): Promise<str
         parts: splitIntoParts(listed.work).map((work) => ({ work })),
         scanned: listed.scanned,
         alreadyCurrent: listed.alreadyCurrent,
+        ...(listed.snapshots === undefined ? {} : { snapshots: listed.snapshots }),
       });
       if (created === 'notRunning') return `rotation ${id} is not running; sweep stopped`;
       if (created === 'exists') return `rotation ${id}: another sweep of ${job.unit} is ahead; this one stops`;
@@ -127,6 +131,8 @@ interface ListedPage {
   readonly scanned: number;
   readonly alreadyCurrent: number;
   readonly next: string | undefined;
+  /** Snapshots and previous versions under keys other than the target, per key id. */
+  readonly snapshots?: KeyCounts;
 }
 
 async function listPage(
@@ -134,10 +140,17 @@ async function listPage(
   unit: UnitRef,
   token: string | undefined,
   targetKeyId: string,
+  reencryptV1: boolean,
 ): Promise<ListedPage> {
   try {
     return unit.kind === 'container'
-      ? await listBlobPage(ctx.deps.blobService.getContainerClient(unit.name), token, ctx.tuning.pageSize, targetKeyId)
+      ? await listBlobPage(
+          ctx.deps.blobService.getContainerClient(unit.name),
+          token,
+          ctx.tuning.pageSize,
+          targetKeyId,
+          reencryptV1,
+        )
       : await listEntityPage(await entityTable(ctx, unit.name, targetKeyId), token, ctx.tuning.pageSize, targetKeyId);
   } catch (e) {
     // The container or table was deleted (or never existed): nothing (more) to rotate in it.
@@ -152,9 +165,10 @@ async function listBlobPage(
   token: string | undefined,
   pageSize: number,
   targetKeyId: string,
+  reencryptV1: boolean,
 ): Promise<ListedPage> {
   const pages = container
-    .listBlobsFlat({ includeMetadata: true })
+    .listBlobsFlat({ includeMetadata: true, includeSnapshots: true, includeVersions: true })
     .byPage({ maxPageSize: pageSize, ...(token === undefined ? {} : { continuationToken: token }) });
   const result = await pages.next();
   if (result.done === true)
@@ -162,13 +176,23 @@ async function listBlobPage(
   const entries: BlobWorkEntry[] = [];
   let scanned = 0;
   let alreadyCurrent = 0;
+  let snapshots: KeyCounts = {};
   for (const blob of result.value.segment.blobItems) {
     const metadata = blob.metadata ?? {};
     const names = Object.keys(metadata);
     const dataName = names.find((n) => n.toLowerCase() === ENCRYPTION_DATA_METADATA_KEY);
     if (dataName === undefined) continue;
+    if (isSnapshotOrPreviousVersion(blob)) {
+      const keyId = storedKeyIdOf(metadata[dataName] ?? '');
+      if (keyId !== targetKeyId) snapshots = addKeyCounts(snapshots, { [keyId]: 1 });
+      continue;
+    }
     scanned++;
-    if (storedKeyId(() => parseEncryptionData(metadata[dataName] ?? '').wrappedContentKey.keyId) === targetKeyId) {
+    const stored = storedKeyId(() => {
+      const data = parseEncryptionData(metadata[dataName] ?? '');
+      return { keyId: data.wrappedContentKey.keyId, v1: data.protocol === '1.0' };
+    });
+    if (stored?.keyId === targetKeyId && !(stored.v1 && reencryptV1)) {
       alreadyCurrent++;
       continue;
     }
@@ -177,6 +201,7 @@ async function listBlobPage(
       name: blob.name,
       etag: blob.properties.etag ?? '',
       ...(mixedCaseNames.length > 0 ? { mixedCaseNames } : {}),
+      ...(stored?.v1 === true ? { listedV1: true } : {}),
     });
   }
   return {
@@ -184,6 +209,7 @@ async function listBlobPage(
     scanned,
     alreadyCurrent,
     next: result.value.continuationToken || undefined,
+    ...(Object.keys(snapshots).length > 0 ? { snapshots } : {}),
   };
 }
 
@@ -224,7 +250,7 @@ async function entityTable(ctx: RotationContext, table: string, targetKeyId: str
 }
 
 /** The stored key id, or undefined when the metadata does not parse (the work item then records why). */
-function storedKeyId(read: () => string): string | undefined {
+function storedKeyId<T>(read: () => T): T | undefined {
   try {
     return read();
   } catch (e) {

@@ -15,6 +15,7 @@ import type { RotationContext } from './context';
 import { rewrapEntity } from './entityRewrap';
 import { failureReason, isTransient } from './faults';
 import type { RotationJob } from './jobMessages';
+import { keyCallSemaphore, limitedKey, limitedResolver } from './keyCallLimit';
 import { mapBounded } from './pool';
 import { parseUnitKey, type ItemResult, type UnitRef } from './progressStore';
 import type { ObjectOutcome } from './types';
@@ -44,7 +45,7 @@ export async function runPage(ctx: RotationContext, job: PageJob): Promise<strin
   const work = await ctx.store.getItemEntries(id, job.item);
   let outcomes: ObjectOutcome[];
   try {
-    outcomes = await rewrapAll(ctx, unit, work, target);
+    outcomes = await rewrapAll(ctx, unit, work, target, record.reencryptV1);
   } catch (e) {
     await ctx.store.noteItemError(id, job.item, failureReason(e));
     throw e;
@@ -59,35 +60,49 @@ function rewrapAll(
   unit: UnitRef,
   work: WorkEntries,
   target: KeyEncryptionKey,
+  reencryptV1: boolean,
 ): Promise<ObjectOutcome[]> {
-  const context = { resolver: ctx.deps.keys.resolver, target, maxAttempts: ctx.tuning.maxAttempts };
+  // CSE_ROTATION_CONCURRENCY also bounds the key operations of all work items of this process together.
+  const keyCalls = keyCallSemaphore(ctx.deps, ctx.deps.concurrency);
+  const context = {
+    resolver: limitedResolver(ctx.deps.keys.resolver, keyCalls),
+    target: limitedKey(target, keyCalls),
+    maxAttempts: ctx.tuning.maxAttempts,
+    reencryptV1,
+  };
   const limit = ctx.deps.concurrency;
   if (work.kind === 'blob') {
     const container = ctx.deps.blobService.getContainerClient(unit.name);
     return mapBounded(work.entries, limit, (entry) => rewrapBlob(container, entry, context));
   }
-  const table = new EncryptedTableClient(ctx.deps.tableClient(unit.name), { kek: target, resolver: context.resolver });
+  const table = new EncryptedTableClient(ctx.deps.tableClient(unit.name), {
+    kek: context.target,
+    resolver: context.resolver,
+  });
   return mapBounded(work.entries, limit, (entry) => rewrapEntity(table, entry, context));
 }
 
 export function tally(outcomes: readonly ObjectOutcome[]): ItemResult {
   let rewrapped = 0;
   let legacyV1 = 0;
+  let reencrypted = 0;
   let gone = 0;
   const failures: [number, string][] = [];
   outcomes.forEach((outcome, index) => {
     if (outcome.kind === 'rewrapped') {
       rewrapped++;
       if (outcome.legacyV1) legacyV1++;
+    } else if (outcome.kind === 'reencrypted') {
+      reencrypted++;
     } else if (outcome.kind === 'gone') {
       gone++;
     } else {
       failures.push([index, outcome.reason]);
     }
   });
-  return { rewrapped, legacyV1, gone, failed: failures.length, failures };
+  return { rewrapped, legacyV1, reencrypted, gone, failed: failures.length, failures };
 }
 
 function describe(result: ItemResult, objects: number): string {
-  return `${objects} objects: ${result.rewrapped} re-wrapped (${result.legacyV1} v1), ${result.gone} gone, ${result.failed} failed`;
+  return `${objects} objects: ${result.rewrapped} re-wrapped (${result.legacyV1} v1), ${result.reencrypted} re-encrypted, ${result.gone} gone, ${result.failed} failed`;
 }

@@ -24,6 +24,7 @@ import { tally } from './pageWorker';
 import { mapBounded } from './pool';
 import { parseUnitKey } from './progressStore';
 import type { ObjectOutcome } from './types';
+import { outcomeUnderTarget } from './v1Reencryption';
 
 export async function runPoison(ctx: RotationContext, message: unknown): Promise<string> {
   let job: RotationJob;
@@ -69,7 +70,7 @@ async function poisonPage(ctx: RotationContext, id: string, key: string): Promis
   const outcomes =
     work.kind === 'blob'
       ? await mapBounded(work.entries, ctx.deps.concurrency, (e) =>
-          classifyBlob(ctx.deps.blobService.getContainerClient(unit.name), e, target, why),
+          classifyBlob(ctx.deps.blobService.getContainerClient(unit.name), e, target, why, record.reencryptV1),
         )
       : await mapBounded(work.entries, ctx.deps.concurrency, (e) =>
           classifyEntity(ctx.deps.tableClient(unit.name), e, target, why),
@@ -84,8 +85,9 @@ async function classifyBlob(
   entry: BlobWorkEntry,
   targetKeyId: string,
   why: string,
+  reencryptV1: boolean,
 ): Promise<ObjectOutcome> {
-  return classify(
+  const outcome = await classify(
     why,
     async () => {
       const properties = await container.getBlobClient(entry.name).getProperties();
@@ -96,6 +98,10 @@ async function classifyBlob(
     },
     targetKeyId,
   );
+  if (outcome.kind !== 'rewrapped') return outcome;
+  // Under the target key: re-encrypted, re-wrapped, or (a v1.0 blob still to re-encrypt) failed.
+  const now = outcome.legacyV1 ? '1.0' : '2.0';
+  return outcomeUnderTarget(now, entry.listedV1 === true, reencryptV1) ?? { kind: 'failed', reason: why };
 }
 
 async function classifyEntity(

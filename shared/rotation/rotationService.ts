@@ -16,6 +16,7 @@ import { runPage } from './pageWorker';
 import { runPoison } from './poison';
 import { ROTATIONS_TABLE, isRotationId, newRotationId, type RotationRecord } from './progressStore';
 import { runStart, runSweep } from './sweep';
+import { pauseSeconds, sendAfterPause, throttleRetryAfterSeconds } from './throttlePause';
 import type { RotationScope, RotationView } from './types';
 
 export interface StartRotationRequest {
@@ -27,6 +28,8 @@ export interface StartRotationRequest {
    */
   readonly containers?: readonly string[];
   readonly tables?: readonly string[];
+  /** Re-encrypt v1.0 blobs to v2.0 instead of re-wrapping them (v1Reencryption.ts). Default false. */
+  readonly reencryptV1?: boolean;
 }
 
 /** 409 RotationRunning carries the running rotation's id. */
@@ -42,11 +45,17 @@ export function parseStartRequest(body: unknown): StartRotationRequest {
   if (typeof body !== 'object' || Array.isArray(body)) throw invalidRequest('the body must be a JSON object');
   const b = body as Record<string, unknown>;
   for (const name of Object.keys(b)) {
-    if (name !== 'targetKeyId' && name !== 'containers' && name !== 'tables') {
-      throw invalidRequest(`unknown member "${name.slice(0, 50)}" (allowed: targetKeyId, containers, tables)`);
+    if (name !== 'targetKeyId' && name !== 'containers' && name !== 'tables' && name !== 'reencryptV1') {
+      throw invalidRequest(
+        `unknown member "${name.slice(0, 50)}" (allowed: targetKeyId, containers, tables, reencryptV1)`,
+      );
     }
   }
-  const out: { targetKeyId?: string; containers?: string[]; tables?: string[] } = {};
+  const out: { targetKeyId?: string; containers?: string[]; tables?: string[]; reencryptV1?: boolean } = {};
+  if (b['reencryptV1'] !== undefined) {
+    if (typeof b['reencryptV1'] !== 'boolean') throw invalidRequest('reencryptV1 must be true or false');
+    out.reencryptV1 = b['reencryptV1'];
+  }
   if (b['targetKeyId'] !== undefined) {
     if (typeof b['targetKeyId'] !== 'string' || b['targetKeyId'] === '') {
       throw invalidRequest('targetKeyId must be a non-empty string');
@@ -83,7 +92,13 @@ export class RotationService {
     const id = newRotationId(startedAt);
     await this.#lock(id);
     try {
-      await ctx.store.createRecord({ id, targetKeyId: target.keyId, scope, startedAt });
+      await ctx.store.createRecord({
+        id,
+        targetKeyId: target.keyId,
+        scope,
+        startedAt,
+        reencryptV1: request.reencryptV1 === true,
+      });
     } catch (e) {
       await ctx.store.releaseLock(id).catch(() => undefined);
       throw e;
@@ -96,7 +111,8 @@ export class RotationService {
     }
     ctx.log(
       'info',
-      `rotation ${id} started: target ${target.keyId}, ${scope.containers.length} containers, ${scope.tables.length} tables`,
+      `rotation ${id} started: target ${target.keyId}, ${scope.containers.length} containers, ${scope.tables.length} tables` +
+        (request.reencryptV1 === true ? ', re-encrypting v1.0 blobs' : ''),
     );
     return { id };
   }
@@ -132,13 +148,23 @@ export class RotationService {
       }
       throw e;
     }
-    switch (job.kind) {
-      case 'start':
-        return runStart(this.#ctx, job);
-      case 'sweep':
-        return runSweep(this.#ctx, job);
-      case 'page':
-        return runPage(this.#ctx, job);
+    try {
+      switch (job.kind) {
+        case 'start':
+          return await runStart(this.#ctx, job);
+        case 'sweep':
+          return await runSweep(this.#ctx, job);
+        case 'page':
+          return await runPage(this.#ctx, job);
+      }
+    } catch (e) {
+      // Key Vault throttling slows the rotation down instead of using up the job's deliveries (throttlePause.ts).
+      const retryAfter = throttleRetryAfterSeconds(e);
+      if (retryAfter === undefined) throw e;
+      const pause = pauseSeconds(retryAfter);
+      await sendAfterPause(this.#ctx.jobs, job, pause);
+      this.#ctx.log('warn', `rotation ${job.rotation}: Key Vault is throttling; ${job.kind} job paused for ${pause} s`);
+      return `rotation ${job.rotation}: ${job.kind} job paused for ${pause} s (Key Vault throttling)`;
     }
   }
 
@@ -205,7 +231,9 @@ export class RotationService {
       targetKeyId: record.targetKeyId,
       status: record.status,
       scope: record.scope,
+      reencryptV1: record.reencryptV1,
       counts: record.counts,
+      snapshotsUnderOldKeys: record.snapshotsUnderOldKeys,
       failures,
       startedAt: record.startedAt,
       finishedAt: record.finishedAt ?? null,

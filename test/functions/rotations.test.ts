@@ -27,7 +27,7 @@ import { defaultHostJson, startRotationHost, sweepOnly, type RotationHost } from
 const UNREACHABLE_VAULT = 'nothere.vault.azure.net';
 
 function counts(c: Partial<RotationCounts>): RotationCounts {
-  return { scanned: 0, rewrapped: 0, alreadyCurrent: 0, legacyV1: 0, gone: 0, failed: 0, ...c };
+  return { scanned: 0, rewrapped: 0, alreadyCurrent: 0, legacyV1: 0, reencrypted: 0, gone: 0, failed: 0, ...c };
 }
 
 describe('rotations through the local host', () => {
@@ -105,7 +105,9 @@ describe('rotations through the local host', () => {
       'targetKeyId',
       'status',
       'scope',
+      'reencryptV1',
       'counts',
+      'snapshotsUnderOldKeys',
       'failures',
       'startedAt',
       'finishedAt',

@@ -180,6 +180,7 @@ describe('rotation at scale through the local host (1,000 blobs incl. Python SDK
       rewrapped: OURS + PYTHON + ENTITIES,
       alreadyCurrent: 0,
       legacyV1: PYTHON / PYTHON_V1_EVERY + ENTITIES_V1,
+      reencrypted: 0,
       gone: 0,
       failed: 0,
     });

@@ -110,7 +110,7 @@ describe('RotationService (Azurite, host-like queue driver)', () => {
   }
 
   function counts(c: Partial<RotationCounts>): RotationCounts {
-    return { scanned: 0, rewrapped: 0, alreadyCurrent: 0, legacyV1: 0, gone: 0, failed: 0, ...c };
+    return { scanned: 0, rewrapped: 0, alreadyCurrent: 0, legacyV1: 0, reencrypted: 0, gone: 0, failed: 0, ...c };
   }
 
   it("rotates blobs (ours and the Python SDK's, v1 and v2) and entities (2.0 and 1.0) to key B with exact counts", async () => {

@@ -22,7 +22,8 @@ export const EXIT_USAGE = 2;
 const COMMANDS: readonly Command[] = [decryptCommand, encryptCommand, encryptMessageCommand, decryptMessageCommand];
 
 /** Runs `cse` with the words after the program name; resolves to the process exit code. */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], rawIo: CliIo = processIo()): Promise<number> {
+  const io = redacting(rawIo);
   const [name, ...rest] = argv;
   if (name === undefined) return usageFailure(io, 'missing command');
   if (name === '--help' || name === '-h' || name === 'help') {
@@ -65,7 +66,12 @@ function describeFailure(e: unknown): string {
 }
 
 function oneLine(text: string): string {
-  return redactSecrets(text.replace(/\s*[\r\n]+\s*/g, ' ').trim());
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** Every line passes through redactSecrets: a second line of defence, should a message ever quote a key file. */
+function redacting(io: CliIo): CliIo {
+  return { out: (line) => io.out(redactSecrets(line)), err: (line) => io.err(redactSecrets(line)) };
 }
 
 function processIo(): CliIo {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { CseError } from '../shared/errors';
 import type { KeyEncryptionKey, KeyResolver } from '../shared/keys/kek';
-import { parseJwkSet, type LocalKeyRing } from '../shared/keys/localKeys';
+import { parseJwkSet } from '../shared/keys/localKeys';
 
 /** JWK members that hold private or secret key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
 const SECRET_MEMBERS = ['k', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const;
@@ -13,7 +13,6 @@ const SECRET_MEMBERS = ['k', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const;
 const knownSecrets = new Set<string>();
 
 export interface LoadedKeys {
-  readonly ring: LocalKeyRing;
   /** Resolves key ids read from metadata; an id not in the file is CseError 'KeyNotFound'. */
   readonly resolver: KeyResolver;
   /** The key named by `--key-id`; CseError 'KeyNotFound' when the file has no such key. */
@@ -25,7 +24,6 @@ export async function loadKeyFile(path: string): Promise<LoadedKeys> {
   rememberSecrets(text, path);
   const ring = parseJwkSet(text, path);
   return {
-    ring,
     resolver: ring, // KeyNotFound for an id the file does not have
     keyForWriting(kid) {
       const key = ring.get(kid);

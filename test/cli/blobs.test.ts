@@ -17,6 +17,7 @@ import {
   makeTempDir,
   registerSecret,
   runCse,
+  secretValuesOf,
   writeKeyFile,
   writeVectorKeyFile,
 } from './runCse';
@@ -419,6 +420,13 @@ describe('cse encrypt / decrypt', () => {
           /^cse encrypt: InvalidKey: /,
         );
       }
+    });
+
+    it('a key value echoed by some message (here: a file named like it) is redacted', async () => {
+      const k = secretValuesOf(readFileSync(keys, 'utf8'))[0]!; // the oct key's k
+      const out = join(dir, 'km3.out');
+      const result = await runCse(['decrypt-message', '--keys', keys, '--in', join(dir, k), '--out', out]);
+      assertFailure(result, 1, /ENOENT.*\[redacted\]/);
     });
 
     it('a successful run prints no key material either', async () => {

@@ -37,6 +37,9 @@ export interface QueueListenerInit {
 
 type Settled = 'completed' | 'abandoned';
 
+/** Why the listener polls: its first poll, the back-off elapsed, or an output binding wrote to its queue. */
+type PollReason = 'start' | 'scheduled' | 'woken';
+
 interface InFlight {
   done: Promise<void>;
   readonly lease: MessageLease;
@@ -108,6 +111,7 @@ export class QueueListener {
   async #run(): Promise<void> {
     const { options, logger } = this.#init;
     let queueReady = false;
+    let reason: PollReason = 'start';
     while (!this.#stopped) {
       // Fetch only when few enough messages are still running (QueueListener: newBatchThreshold).
       while (this.#inFlight.size > options.newBatchThreshold && !this.#stopped) {
@@ -142,26 +146,30 @@ export class QueueListener {
         await Promise.all(messages.map((m) => this.#release(m.messageId, m.popReceipt)));
         break;
       }
+      if (messages.length > 0 || reason === 'woken') {
+        logger.debug(`Queue '${this.#init.queueName}' polled (${reason}): ${messages.length} message(s).`);
+      }
       for (const message of messages) this.#process(message);
-      await this.#sleep(this.#backoff.next(messages.length > 0 && !failed));
+      reason = await this.#sleep(this.#backoff.next(messages.length > 0 && !failed));
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or less if notified; says which. */
+  #sleep(ms: number): Promise<PollReason> {
     if (this.#woken) {
       this.#woken = false;
-      return Promise.resolve();
+      return Promise.resolve('woken');
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve('scheduled');
+      }, ms);
       this.#wake = () => {
+        clearTimeout(timer);
         this.#wake = undefined;
         this.#woken = false;
-        done();
+        resolve('woken');
       };
     });
   }

@@ -29,12 +29,3 @@ app.storageQueue('sink', {
     running--;
   },
 });
-
-/** The control: same polling, but nothing in the host writes to its queue, so nothing wakes it. */
-app.storageQueue('control', {
-  queueName: '%TEST_QUEUE_CONTROL%',
-  connection: 'AzureWebJobsStorage',
-  handler: (message, context) => {
-    context.log(`RESULT ${JSON.stringify({ event: 'control', input: message, at: Date.now() })}`);
-  },
-});

@@ -27,6 +27,7 @@ import {
   type EncryptionDataV1,
   type EncryptionDataV2,
 } from './encryptionData';
+import { ENCRYPTION_LIBRARY } from './blobEncryption';
 import { unwrapContentKey, wrapContentKey } from './keyWrapPayload';
 
 /** The nonce .NET v12 writes for every v2 queue message (FORMAT.md §5.3). */
@@ -46,8 +47,8 @@ const GCM_TAG_LENGTH = 16;
 const CBC_BLOCK_LENGTH = 16;
 const ENVELOPE_MEMBERS = ['EncryptedMessageContents', 'EncryptionData'] as const;
 
-/** Written in `KeyWrappingMetadata.EncryptionLibrary` unless the caller names another value. */
-export const DEFAULT_ENCRYPTION_LIBRARY = 'azure-cse-functions';
+/** Written in `KeyWrappingMetadata.EncryptionLibrary` unless the caller names another value (same as for blobs). */
+export const DEFAULT_ENCRYPTION_LIBRARY = ENCRYPTION_LIBRARY;
 
 export interface EncryptQueueMessageOptions {
   /** Content key to use instead of a fresh random one (test vectors only: reusing a CEK breaks GCM). */

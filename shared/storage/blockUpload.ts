@@ -122,3 +122,24 @@ export async function* rechunk(source: AsyncIterable<Uint8Array>, size: number):
   }
   if (pendingLength > 0) yield Buffer.concat(pending, pendingLength);
 }
+
+/**
+ * Joins small chunks into chunks of at least `size` bytes (the last may be shorter); a chunk already that large
+ * passes through without a copy. Streams through several async layers cost per chunk, not per byte, and network
+ * streams deliver ~64 KiB pieces, so joining them to ~1 MiB saves much CPU for at most one chunk of memory.
+ */
+export async function* coalesceChunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  for await (const input of source) {
+    const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    parts.push(chunk);
+    length += chunk.length;
+    if (length >= size) {
+      yield parts.length === 1 ? chunk : Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+}

@@ -22,7 +22,7 @@ import { coalesceChunks, stageBlocks } from './blockUpload';
 import type { ContainerPolicy } from './containerPolicy';
 import { assertMetadataFits, encryptionDataOf, userMetadataOf, type BlobMetadata } from './metadata';
 import { validateBlobName } from './names';
-import { isConditionFailure, isStorageNotFound, storageErrorCode, toCseError } from './storageErrors';
+import { isConditionFailure, isStorageNotFound, storageErrorCode, storageStatus, toCseError } from './storageErrors';
 import { ENCRYPTION_DATA_METADATA_KEY } from '../crypto/encryptionData';
 
 /** The content headers stored as blob properties and served back on GET. */
@@ -450,6 +450,9 @@ export class EncryptedBlobStore {
       page = (await pages.next()).value;
     } catch (e) {
       if (storageErrorCode(e) === 'ContainerNotFound') return { blobs: [], continuationToken: null };
+      if (storageStatus(e) === 400 && options.continuationToken) {
+        throw new CseError('InvalidRequest', 'The continuationToken is not one this listing returned.', { cause: e });
+      }
       throw toCseError(e, container);
     }
     if (page === undefined) return { blobs: [], continuationToken: null };

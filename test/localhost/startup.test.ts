@@ -32,7 +32,7 @@ describe('local host start-up and shutdown', { concurrency: true }, () => {
   after(() => azurite?.stop());
 
   it('starts an embedded Azurite on free ports when AzureWebJobsStorage is unset, with a development key ring', async () => {
-    const host = await startLocalHost({ ...minimal, env: { MINIMAL_QUEUE: 'embedded-q' } });
+    const host = await startLocalHost({ ...minimal, shutdownSeconds: 20, env: { MINIMAL_QUEUE: 'embedded-q' } });
     let azuritePid: number | undefined;
     try {
       azuritePid = host.azuritePid;

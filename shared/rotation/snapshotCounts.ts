@@ -23,9 +23,11 @@ export const UNREADABLE_KEY_ID = '(unreadable encryption data)';
 const MAX_KEY_ID_LENGTH = 300;
 
 /** A snapshot, or a previous (not current) version of a blob: listed, but not re-wrappable. */
-export function isSnapshotOrPreviousVersion(
-  item: Pick<BlobItem, 'snapshot' | 'versionId' | 'isCurrentVersion'>,
-): boolean {
+export function isSnapshotOrPreviousVersion(item: {
+  readonly snapshot?: BlobItem['snapshot'];
+  readonly versionId?: BlobItem['versionId'];
+  readonly isCurrentVersion?: BlobItem['isCurrentVersion'];
+}): boolean {
   if (item.snapshot !== undefined && item.snapshot !== '') return true;
   return item.versionId !== undefined && item.versionId !== '' && item.isCurrentVersion !== true;
 }

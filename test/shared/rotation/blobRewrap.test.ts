@@ -69,6 +69,7 @@ describe('rewrapBlob (Azurite)', () => {
       contentLanguage: 'fr',
       contentEncoding: 'identity',
     });
+    await container.getBlobClient('dir/one.bin').setTags({ project: 'rotation', stage: 'test' });
     const before = await readBlob(container, 'dir/one.bin', keys.ring);
     const propsBefore = await container.getBlobClient('dir/one.bin').getProperties();
     const docBefore = parseEncryptionData(before.metadata['encryptiondata'] ?? '');
@@ -123,6 +124,10 @@ describe('rewrapBlob (Azurite)', () => {
       assert.deepEqual(propsAfter[p], propsBefore[p], p);
     }
     assert.deepEqual(propsAfter.contentMD5, propsBefore.contentMD5);
+    assert.deepEqual((await container.getBlobClient('dir/one.bin').getTags()).tags, {
+      project: 'rotation',
+      stage: 'test',
+    });
     assert.notEqual(propsAfter.etag, propsBefore.etag);
   });
 

@@ -5,26 +5,23 @@
  */
 import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { displayPath, packageMain, resolveAppFiles } from './appFiles';
+import { loadApp } from './appLoader';
+import { displayPath } from './appFiles';
 import { startAzurite, type RunningAzurite } from './azurite';
-import { installCoreApi, type CoreRegistry, type RegisteredFunction, type RpcBindingInfo } from './coreApi';
+import type { RegisteredFunction } from './coreApi';
 import { devKeyRingPath, ensureDevelopmentKeyRing } from './devKeys';
 import { HostStartError } from './errors';
-import { readHostJson, type HostJson } from './hostJson';
-import { readFunctionKeys, parseAuthLevel } from './http/functionKeys';
+import { readHostJson } from './hostJson';
+import { readFunctionKeys } from './http/functionKeys';
 import { HttpFrontEnd, type HttpFunction } from './http/httpFrontEnd';
-import { compileRouteTemplate } from './http/routeTemplate';
 import { Invoker, type InvocationOutcome } from './invoker';
-import { errorMessage, toLogLevel, type Logger } from './log';
+import { errorMessage, type Logger } from './log';
 import { OutputBindings, StorageAccounts, type FunctionOutputs } from './outputBindings';
-import { normalizeQueueName } from './queues/queueNames';
-import { QueueListener } from './queues/queueListener';
-import { applyLocalSettings, isConfigured, readLocalSettings, resolveBindingOptions, type Settings } from './settings';
+import type { QueueListener } from './queues/queueListener';
+import { applyLocalSettings, isConfigured, readLocalSettings, type Settings } from './settings';
 import { DEFAULT_CONNECTION, probeStorageAccount } from './storage';
 import { ScheduleMonitor } from './timers/scheduleMonitor';
-import { TimerListener } from './timers/timerListener';
-import { parseTimerSchedule, usesMonitor } from './timers/timerSchedule';
+import { bindTriggers, type Triggers } from './triggers';
 
 /** The lease of a received queue message in the Functions host; renewed at half while the function runs. */
 export const DEFAULT_QUEUE_LEASE_SECONDS = 600;
@@ -60,212 +57,170 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-interface Listeners {
-  readonly queues: QueueListener[];
-  readonly timers: TimerListener[];
+/** What to undo on stop (or after a failed start), last started first. */
+class Cleanups {
+  readonly #steps: (() => Promise<void>)[] = [];
+  readonly #logger: Logger;
+  #running: Promise<void> | undefined;
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+  add(step: () => Promise<void>): void {
+    this.#steps.push(step);
+  }
+  run(): Promise<void> {
+    this.#running ??= (async () => {
+      for (const step of this.#steps.reverse()) await step().catch((e) => this.#logger.error(errorMessage(e)));
+    })();
+    return this.#running;
+  }
 }
 
 export async function startHost(options: HostOptions): Promise<RunningHost> {
-  const { root, env, logger } = options;
-  const cleanups: (() => Promise<void>)[] = [];
-  const cleanUp = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) await c().catch((e) => logger.error(errorMessage(e)));
-  };
+  const cleanups = new Cleanups(options.logger);
   try {
-    return await start(options, cleanups, cleanUp);
+    return await start(options, cleanups);
   } catch (error) {
-    await cleanUp();
+    await cleanups.run();
     throw error;
   }
+}
 
-  async function start(
-    opts: HostOptions,
-    registerCleanup: (() => Promise<void>)[],
-    stopAll: () => Promise<void>,
-  ): Promise<RunningHost> {
-    const applied = applyLocalSettings(env, readLocalSettings(root));
-    if (applied.length > 0) logger.debug(`Settings from local.settings.json: ${applied.join(', ')}`);
-    const settings: Settings = env;
-    const hostJson = readHostJson(root);
-    const leaseSeconds = integerSetting(
-      settings,
-      'LOCALHOST_QUEUE_LEASE_SECONDS',
-      DEFAULT_QUEUE_LEASE_SECONDS,
-      1,
-      7 * 24 * 3600,
-    );
-    // A port in use is found before anything is started (listening proper happens once the app is loaded).
-    await ensurePortFree(opts.port, opts.listenHost ?? '127.0.0.1');
-    const shutdownMs =
-      1000 * integerSetting(settings, 'LOCALHOST_SHUTDOWN_TIMEOUT_SECONDS', DEFAULT_SHUTDOWN_SECONDS, 0, 3600);
+async function start(options: HostOptions, cleanups: Cleanups): Promise<RunningHost> {
+  const { root, env, logger } = options;
+  const listenHost = options.listenHost ?? '127.0.0.1';
+  const applied = applyLocalSettings(env, readLocalSettings(root));
+  if (applied.length > 0) logger.debug(`Settings from local.settings.json: ${applied.join(', ')}`);
+  const settings: Settings = env;
+  const hostJson = readHostJson(root);
+  const leaseSeconds = integerSetting(
+    settings,
+    'LOCALHOST_QUEUE_LEASE_SECONDS',
+    DEFAULT_QUEUE_LEASE_SECONDS,
+    1,
+    604800,
+  );
+  const shutdownMs =
+    1000 * integerSetting(settings, 'LOCALHOST_SHUTDOWN_TIMEOUT_SECONDS', DEFAULT_SHUTDOWN_SECONDS, 0, 3600);
+  // A port in use is found before anything is started (listening proper happens once the app is loaded).
+  await ensurePortFree(options.port, listenHost);
 
-    // Storage: the configured account, or an embedded Azurite.
-    let azurite: RunningAzurite | undefined;
-    if (!isConfigured(settings, DEFAULT_CONNECTION)) {
-      if (Object.keys(settings).some((k) => k.startsWith(`${DEFAULT_CONNECTION}__`))) {
-        throw new HostStartError(
-          'AzureWebJobsStorage is configured in the identity-based form (AzureWebJobsStorage__...), which the local ' +
-            'host does not support. Unset those settings to use an embedded Azurite, or set AzureWebJobsStorage to ' +
-            'a connection string.',
-        );
-      }
-      const location = join(root, '.local', 'azurite');
-      azurite = await startAzurite({ location });
-      registerCleanup.push(() => azurite!.stop());
-      env[DEFAULT_CONNECTION] = azurite.connectionString;
-      logger.info(
-        `Started Azurite (pid ${azurite.pid}), data in ${displayPath(root, location)}. ` +
-          `AzureWebJobsStorage=${azurite.connectionString}`,
-      );
-    }
-    const accounts = new StorageAccounts(settings);
-    const hostStorage = accounts.get(DEFAULT_CONNECTION);
-    await probeStorageAccount(hostStorage);
+  const azurite = await startStorage(root, env, logger, cleanups);
+  const accounts = new StorageAccounts(settings);
+  const hostStorage = accounts.get(DEFAULT_CONNECTION);
+  await probeStorageAccount(hostStorage);
+  useDevelopmentKeyIfNoKey(root, env, logger);
 
-    // Keys: a development key ring when none is configured.
-    if (!isConfigured(settings, 'CSE_KEY_ID')) {
-      const ring = ensureDevelopmentKeyRing(root);
-      if (isConfigured(settings, 'CSE_LOCAL_KEYS') && settings.CSE_LOCAL_KEYS !== ring.file) {
-        logger.warn(
-          `CSE_KEY_ID is not set, so CSE_LOCAL_KEYS (${settings.CSE_LOCAL_KEYS}) is replaced by the development key ring.`,
-        );
-      }
-      env.CSE_LOCAL_KEYS = ring.file;
-      env.CSE_KEY_ID = ring.keyId;
-      logger.info(
-        `CSE_KEY_ID is not set: using the development key '${ring.keyId}' from ${displayPath(root, devKeyRingPath(root))}` +
-          `${ring.created ? ' (created now)' : ''}. Data written with it cannot be read without that file; keep it, ` +
-          'and never use it outside local development.',
-      );
-    }
-
-    // The app: the shim first, then its files (their app.* calls register functions).
-    const registry = installCoreApi((level, _category, message) => {
-      const mapped = toLogLevel(level);
-      if (mapped === undefined) return;
-      logger.log(mapped === 'information' ? 'debug' : mapped, message);
-    });
-    const pattern = opts.main ?? packageMain(root);
-    await loadApp(root, pattern, logger);
-    const functions = selectFunctions(registry, hostJson, logger);
-
-    const invoker = new Invoker(registry, logger);
-    const listeners: Listeners = { queues: [], timers: [] };
-    const outputs = new OutputBindings(settings, accounts, hostJson.queues.messageEncoding, (account, queueName) => {
-      for (const l of listeners.queues) if (l.watches(account, queueName)) l.notify();
-    });
-    const plans = new Map<string, FunctionOutputs>();
-    for (const fn of functions) plans.set(fn.metadata.name, outputs.plan(fn));
-    const completeOutputs = (outcome: InvocationOutcome, fn: RegisteredFunction): Promise<void> =>
-      outputs.flush(plans.get(fn.metadata.name) ?? { queues: [] }, outcome.response);
-    const invoke = invoker.invoke.bind(invoker);
-
-    // Triggers, with %Setting% expressions resolved (a missing setting is a start-up error).
-    const httpFunctions: HttpFunction[] = [];
-    const monitorContainer = hostStorage.blobService.getContainerClient('azure-webjobs-hosts');
-    const monitor = new ScheduleMonitor(monitorContainer, hostId(settings, root), logger);
-    for (const fn of functions) {
-      const [bindingName, rawTrigger] = triggerOf(fn);
-      const where = `Function '${fn.metadata.name}'`;
-      const trigger = resolveBindingOptions(rawTrigger, settings, where);
-      const type = (trigger.type ?? '').toLowerCase();
-      const done = (outcome: InvocationOutcome): Promise<void> => completeOutputs(outcome, fn);
-      if (type === 'httptrigger') {
-        const methods = Array.isArray(trigger.methods) ? (trigger.methods as string[]) : ['GET', 'POST'];
-        httpFunctions.push({
-          fn,
-          triggerBindingName: bindingName,
-          route: compileRouteTemplate(
-            typeof trigger.route === 'string' ? trigger.route : fn.metadata.name,
-            fn.metadata.name,
-          ),
-          methods: new Set(methods.map((m) => m.toUpperCase())),
-          authLevel: parseAuthLevel(trigger.authLevel, fn.metadata.name),
-        });
-      } else if (type === 'queuetrigger') {
-        const queueName = normalizeQueueName(String(trigger.queueName ?? ''), `${where} (queueName)`);
-        listeners.queues.push(
-          new QueueListener({
-            fn,
-            triggerBindingName: bindingName,
-            binary: trigger.dataType === 'binary',
-            queueName,
-            account: accounts.get(typeof trigger.connection === 'string' ? trigger.connection : undefined),
-            options: hostJson.queues,
-            leaseSeconds,
-            invoke,
-            completeOutputs: done,
-            logger,
-          }),
-        );
-      } else if (type === 'timertrigger') {
-        const schedule = parseTimerSchedule(String(trigger.schedule ?? ''), `${where} (schedule)`);
-        listeners.timers.push(
-          new TimerListener({
-            fn,
-            triggerBindingName: bindingName,
-            schedule,
-            runOnStartup: trigger.runOnStartup === true,
-            monitor: usesMonitor(schedule, trigger.useMonitor as boolean | undefined) ? monitor : undefined,
-            invoke,
-            completeOutputs: done,
-            logger,
-          }),
-        );
-      } else {
-        throw new HostStartError(`${where}: the local host does not support '${rawTrigger.type}' triggers.`);
-      }
-    }
-    for (const account of accounts.all()) if (account !== hostStorage) await probeStorageAccount(account);
-
-    // Streaming: the library starts its HTTP proxy when asked for its capabilities (which also locks app.setup).
-    let streamUri: string | undefined;
-    if (registry.programmingModel?.getCapabilities) {
-      const capabilities = await registry.programmingModel.getCapabilities({});
-      streamUri = capabilities.HttpUri;
-    }
-    await invoker.runAppHooks('appStart', root);
-    // Cleanups run in reverse: this one after everything registered below has stopped.
-    registerCleanup.push(() => invoker.runAppHooks('appTerminate', root));
-
-    const frontEnd = new HttpFrontEnd({
-      functions: httpFunctions,
-      routePrefix: hostJson.routePrefix,
-      keys: readFunctionKeys(settings),
-      streamUri,
-      invoke,
-      completeOutputs: (fn, outcome) => completeOutputs(outcome, fn),
+  const { registry, functions } = await loadApp(root, options.main, hostJson, logger);
+  const invoker = new Invoker(registry, logger);
+  const invoke = invoker.invoke.bind(invoker);
+  const queueListeners: QueueListener[] = []; // filled once the triggers are bound
+  const outputs = new OutputBindings(settings, accounts, hostJson.queues.messageEncoding, (account, queueName) => {
+    for (const l of queueListeners) if (l.watches(account, queueName)) l.notify();
+  });
+  const plans = new Map<RegisteredFunction, FunctionOutputs>(functions.map((fn) => [fn, outputs.plan(fn)]));
+  const completeOutputs = (fn: RegisteredFunction, outcome: InvocationOutcome): Promise<void> =>
+    outputs.flush(plans.get(fn) ?? { queues: [] }, outcome.response);
+  const triggers = bindTriggers(functions, {
+    settings,
+    hostJson,
+    accounts,
+    monitor: new ScheduleMonitor(
+      hostStorage.blobService.getContainerClient('azure-webjobs-hosts'),
+      hostId(settings, root),
       logger,
-    });
-    const port = await frontEnd.listen(opts.port, opts.listenHost ?? '127.0.0.1');
-    // On stop, HTTP, queues and timers wind down together, sharing one grace period.
-    registerCleanup.push(async () => {
-      await Promise.all([
-        frontEnd.close(shutdownMs),
-        ...listeners.queues.map((l) => l.stop(shutdownMs)),
-        ...listeners.timers.map((t) => t.stop(shutdownMs)),
-      ]);
-    });
-    const url = `http://localhost:${port}`;
+    ),
+    leaseSeconds,
+    invoke,
+    completeOutputs,
+    logger,
+  });
+  queueListeners.push(...triggers.queues);
+  for (const account of accounts.all()) if (account !== hostStorage) await probeStorageAccount(account);
 
-    for (const l of listeners.queues) l.start();
-    for (const t of listeners.timers) await t.start();
+  // Streaming: the library starts its HTTP proxy when asked for its capabilities (which also locks app.setup).
+  const capabilities = (await registry.programmingModel?.getCapabilities?.({})) ?? {};
+  await invoker.runAppHooks('appStart', root);
+  cleanups.add(() => invoker.runAppHooks('appTerminate', root)); // after everything added below has stopped
 
-    printFunctions(logger, url, hostJson.routePrefix, httpFunctions, listeners, leaseSeconds);
-    logger.info(
-      `Local host ready at ${url} (${functions.length} functions). Try: curl ${exampleUrl(url, hostJson.routePrefix, httpFunctions)}`,
+  const frontEnd = new HttpFrontEnd({
+    functions: triggers.http,
+    routePrefix: hostJson.routePrefix,
+    keys: readFunctionKeys(settings),
+    streamUri: capabilities.HttpUri,
+    invoke,
+    completeOutputs,
+    logger,
+  });
+  const port = await frontEnd.listen(options.port, listenHost);
+  const { queues, timers } = triggers;
+  // On stop, HTTP, queues and timers wind down together, sharing one grace period.
+  cleanups.add(async () => {
+    await Promise.all([
+      frontEnd.close(shutdownMs),
+      ...queues.map((l) => l.stop(shutdownMs)),
+      ...timers.map((t) => t.stop(shutdownMs)),
+    ]);
+  });
+  for (const l of queues) l.start();
+  for (const t of timers) await t.start();
+
+  const url = `http://localhost:${port}`;
+  printFunctions(logger, url, hostJson.routePrefix, triggers, leaseSeconds);
+  const example = exampleUrl(url, hostJson.routePrefix, triggers.http);
+  logger.info(`Local host ready at ${url} (${functions.length} functions). Try: curl ${example}`);
+  return {
+    url,
+    port,
+    functionNames: functions.map((f) => f.metadata.name),
+    connectionString: hostStorage.connectionString,
+    azurite,
+    stop: () => cleanups.run(),
+  };
+}
+
+/** Uses AzureWebJobsStorage if set; otherwise starts Azurite with its data in `.local/azurite` and sets it. */
+async function startStorage(
+  root: string,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  cleanups: Cleanups,
+): Promise<RunningAzurite | undefined> {
+  if (isConfigured(env, DEFAULT_CONNECTION)) return undefined;
+  if (Object.keys(env).some((k) => k.startsWith(`${DEFAULT_CONNECTION}__`))) {
+    throw new HostStartError(
+      'AzureWebJobsStorage is configured in the identity-based form (AzureWebJobsStorage__...), which the local ' +
+        'host does not support. Unset those settings to use an embedded Azurite, or set AzureWebJobsStorage to ' +
+        'a connection string.',
     );
-
-    let stopping: Promise<void> | undefined;
-    return {
-      url,
-      port,
-      functionNames: functions.map((f) => f.metadata.name),
-      connectionString: hostStorage.connectionString,
-      azurite,
-      stop: () => (stopping ??= stopAll()),
-    };
   }
+  const location = join(root, '.local', 'azurite');
+  const azurite = await startAzurite({ location });
+  cleanups.add(() => azurite.stop());
+  env[DEFAULT_CONNECTION] = azurite.connectionString;
+  logger.info(
+    `Started Azurite (pid ${azurite.pid}), data in ${displayPath(root, location)}. ` +
+      `AzureWebJobsStorage=${azurite.connectionString}`,
+  );
+  return azurite;
+}
+
+/** Without CSE_KEY_ID, the app gets the development key ring (created on first start). Never logs the key. */
+function useDevelopmentKeyIfNoKey(root: string, env: NodeJS.ProcessEnv, logger: Logger): void {
+  if (isConfigured(env, 'CSE_KEY_ID')) return;
+  const ring = ensureDevelopmentKeyRing(root);
+  if (isConfigured(env, 'CSE_LOCAL_KEYS') && env.CSE_LOCAL_KEYS !== ring.file) {
+    logger.warn(
+      `CSE_KEY_ID is not set, so CSE_LOCAL_KEYS (${env.CSE_LOCAL_KEYS}) is replaced by the development key ring.`,
+    );
+  }
+  env.CSE_LOCAL_KEYS = ring.file;
+  env.CSE_KEY_ID = ring.keyId;
+  logger.info(
+    `CSE_KEY_ID is not set: using the development key '${ring.keyId}' from ${displayPath(root, devKeyRingPath(root))}` +
+      `${ring.created ? ' (created now)' : ''}. Data written with it cannot be read without that file; keep it, ` +
+      'and never use it outside local development.',
+  );
 }
 
 function ensurePortFree(port: number, host: string): Promise<void> {
@@ -281,37 +236,6 @@ function ensurePortFree(port: number, host: string): Promise<void> {
     });
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
-}
-
-async function loadApp(root: string, pattern: string, logger: Logger): Promise<void> {
-  for (const file of resolveAppFiles(root, pattern)) {
-    logger.debug(`Loading ${displayPath(root, file)}`);
-    try {
-      if (file.endsWith('.mjs')) await import(pathToFileURL(file).href);
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the app is CommonJS, loaded for its effects
-      else require(file);
-    } catch (cause) {
-      throw new HostStartError(`The app file ${displayPath(root, file)} failed to load: ${errorMessage(cause)}`);
-    }
-  }
-}
-
-function selectFunctions(registry: CoreRegistry, hostJson: HostJson, logger: Logger): RegisteredFunction[] {
-  let functions = [...registry.functions.values()];
-  if (hostJson.functions) {
-    const wanted = new Set(hostJson.functions.map((f) => f.toLowerCase()));
-    functions = functions.filter((f) => wanted.has(f.metadata.name.toLowerCase()));
-  }
-  if (functions.length === 0) {
-    logger.warn('No job functions found. The app registered no functions with app.* (check package.json "main").');
-  }
-  return functions;
-}
-
-function triggerOf(fn: RegisteredFunction): [string, RpcBindingInfo] {
-  const entry = Object.entries(fn.metadata.bindings).find(([, b]) => /trigger$/i.test(b.type ?? ''));
-  if (!entry) throw new HostStartError(`Function '${fn.metadata.name}' has no trigger binding.`);
-  return entry;
 }
 
 function integerSetting(settings: Settings, name: string, fallback: number, min: number, max: number): number {
@@ -344,27 +268,20 @@ function routeUrl(url: string, prefix: string, template: string): string {
   return `${url}/${path}`;
 }
 
-function exampleUrl(url: string, prefix: string, httpFunctions: HttpFunction[]): string {
+function exampleUrl(url: string, prefix: string, httpFunctions: readonly HttpFunction[]): string {
   const simple = httpFunctions.find((h) => h.methods.has('GET') && !h.route.template.includes('{'));
   return simple ? routeUrl(url, prefix, simple.route.template) : `${url}/`;
 }
 
-function printFunctions(
-  logger: Logger,
-  url: string,
-  prefix: string,
-  httpFunctions: HttpFunction[],
-  listeners: Listeners,
-  leaseSeconds: number,
-): void {
+function printFunctions(logger: Logger, url: string, prefix: string, triggers: Triggers, leaseSeconds: number): void {
   const lines: string[] = [];
-  for (const h of httpFunctions) {
+  for (const h of triggers.http) {
     lines.push(`  ${h.fn.metadata.name}: [${[...h.methods].join(',')}] ${routeUrl(url, prefix, h.route.template)}`);
   }
-  for (const q of listeners.queues) lines.push(`  ${q.functionName}: queueTrigger (queue '${q.queueName}')`);
-  for (const t of listeners.timers) lines.push(`  ${t.functionName}: timerTrigger (schedule '${t.scheduleText}')`);
+  for (const q of triggers.queues) lines.push(`  ${q.functionName}: queueTrigger (queue '${q.queueName}')`);
+  for (const t of triggers.timers) lines.push(`  ${t.functionName}: timerTrigger (schedule '${t.scheduleText}')`);
   if (lines.length > 0) logger.info(`Functions:\n${lines.join('\n')}`);
-  if (listeners.queues.length > 0 && leaseSeconds !== DEFAULT_QUEUE_LEASE_SECONDS) {
+  if (triggers.queues.length > 0 && leaseSeconds !== DEFAULT_QUEUE_LEASE_SECONDS) {
     logger.info(`Queue message lease: ${leaseSeconds} s (LOCALHOST_QUEUE_LEASE_SECONDS; the Functions host uses 600).`);
   }
 }

@@ -137,8 +137,11 @@ export async function probeStorageAccount(account: StorageAccount, timeoutMs = 1
       await check();
     } catch (cause) {
       const endpoint = service === 'queue' ? account.queueService.url : account.blobService.url;
+      const hint = /usedevelopmentstorage=true/i.test(account.connectionString.replace(/\s/g, ''))
+        ? ` UseDevelopmentStorage=true means an Azurite already running on ports 10000-10002; unset ${account.settingName} to let the local host start one.`
+        : '';
       throw new HostStartError(
-        `Cannot use the ${service} service at ${endpoint} (${account.settingName}): ${describeStorageError(cause)}`,
+        `Cannot use the ${service} service at ${endpoint} (${account.settingName}): ${describeStorageError(cause)}${hint}`,
       );
     }
   }

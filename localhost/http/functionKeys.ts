@@ -6,6 +6,7 @@
  * "anonymous" never needs one.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { HostStartError } from '../errors';
 import type { Settings } from '../settings';
 
 export type AuthLevel = 'anonymous' | 'function' | 'admin';
@@ -31,7 +32,7 @@ export function parseAuthLevel(value: unknown, functionName: string): AuthLevel 
   if (level === 'anonymous' || level === 'function' || level === 'admin') return level;
   // 'system' and 'user' exist in the host for special cases; the local host treats them as admin.
   if (level === 'system' || level === 'user') return 'admin';
-  throw new Error(`Function '${functionName}': unknown authLevel "${String(value)}".`);
+  throw new HostStartError(`Function '${functionName}': unknown authLevel "${String(value)}".`);
 }
 
 /** Whether a request carrying `presented` (header or ?code=) may call a function of `level`. */

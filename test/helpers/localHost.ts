@@ -259,7 +259,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Ru
     azuritePid,
     logs,
     waitForLog: (pattern, o = {}) => waitForLine(spawned, pattern, o.timeoutMs ?? 15_000, o.from ?? 0),
-    exited: spawned.exited,
+    exited: keepAliveWhileAwaited(child, spawned.exited),
     stop: (signal = 'SIGTERM') => terminate(signal),
     kill: () => terminate('SIGKILL'),
   };
@@ -285,6 +285,20 @@ export async function runLocalHostUntilExit(
     throw new Error(`The host started although it should not have:\n${spawned.logs.join('\n')}`);
   }
   return { ...exit, logs: spawned.logs };
+}
+
+/**
+ * The exit promise, which takes a reference on the child when someone waits for it (`await host.exited`):
+ * otherwise a test waiting for a host to exit by itself would see its event loop run dry first.
+ */
+function keepAliveWhileAwaited(child: ChildProcess, exited: Promise<ExitInfo>): Promise<ExitInfo> {
+  return new Proxy(exited, {
+    get(target, property) {
+      if (property === 'then') child.ref();
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 function describe(exit: ExitInfo): string {

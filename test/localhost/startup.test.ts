@@ -140,6 +140,16 @@ describe('local host start-up and shutdown', { concurrency: true }, () => {
     );
   });
 
+  it('lets a test wait for a host that exits by itself (helper: exited)', async () => {
+    const host = await startLocalHost({
+      ...minimal,
+      storage: azurite.connectionString,
+      env: { MINIMAL_QUEUE: 'exit-q' },
+    });
+    assert.equal((await fetch(host.url('/api/exit'), { method: 'POST' })).status, 202);
+    assert.deepEqual(await host.exited, { code: 3, signal: null });
+  });
+
   it('fails clearly when a binding expression names a setting that is not set', async () => {
     const result = await runLocalHostUntilExit({ ...minimal, storage: azurite.connectionString });
     assert.equal(result.code, 1);

@@ -48,3 +48,13 @@ app.storageQueue('minimalQueue', {
     context.log(`RESULT ${JSON.stringify({ event: 'queue', input: message })}`);
   },
 });
+
+/** Ends the host process, as a crash would (for the helper's `exited`). */
+app.http('exit', {
+  methods: ['POST'],
+  route: 'exit',
+  handler: () => {
+    setTimeout(() => process.exit(3), 50);
+    return { status: 202 };
+  },
+});

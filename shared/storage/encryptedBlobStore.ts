@@ -151,7 +151,8 @@ const DEFAULT_BLOCK_SIZE = 2 * (REGION_LENGTH + NONCE_LENGTH + TAG_LENGTH);
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** Plaintext is encrypted in pieces of about this size (see coalesceChunks). */
 const PLAINTEXT_CHUNK = 1024 * 1024;
-const METADATA_RETRIES = 5;
+/** Read-modify-write attempts of replaceMetadata when others change the blob meanwhile (with jittered backoff). */
+const METADATA_ATTEMPTS = 10;
 /** v1 listings decrypt one block per blob: bound the parallel key unwraps and reads. */
 const LIST_V1_CONCURRENCY = 4;
 
@@ -520,7 +521,8 @@ export class EncryptedBlobStore {
     if (Object.keys(metadata).some((k) => k.toLowerCase() === ENCRYPTION_DATA_METADATA_KEY)) {
       throw new CseError('ReservedMetadata', `Metadata name "${ENCRYPTION_DATA_METADATA_KEY}" is reserved.`);
     }
-    for (let attempt = 0; attempt < METADATA_RETRIES; attempt++) {
+    for (let attempt = 0; attempt < METADATA_ATTEMPTS; attempt++) {
+      if (attempt > 0) await sleep(Math.random() * 20 * attempt); // jitter: concurrent writers do not collide again
       let props;
       try {
         props = await blob.getProperties();
@@ -553,6 +555,10 @@ export class EncryptedBlobStore {
 function matches(condition: string, etag: string): boolean {
   const c = condition.trim();
   return c === '*' || c === etag;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function required<T>(value: T | undefined, what: string): T {

@@ -146,8 +146,11 @@ describe('local host start-up and shutdown', { concurrency: true }, () => {
       storage: azurite.connectionString,
       env: { MINIMAL_QUEUE: 'exit-q' },
     });
-    assert.equal((await fetch(host.url('/api/exit'), { method: 'POST' })).status, 202);
-    assert.deepEqual(await host.exited, { code: 3, signal: null });
+    // (On a loaded machine the process may end before the response is through; the exit is what matters.)
+    await fetch(host.url('/api/exit'), { method: 'POST' }).catch(() => undefined);
+    const timeout = sleep(30_000, 'still running', { ref: false });
+    assert.deepEqual(await Promise.race([host.exited, timeout]), { code: 3, signal: null });
+    await host.kill(); // no-op once exited
   });
 
   it('fails clearly when a binding expression names a setting that is not set', async () => {

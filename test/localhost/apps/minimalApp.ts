@@ -54,7 +54,7 @@ app.http('exit', {
   methods: ['POST'],
   route: 'exit',
   handler: () => {
-    setTimeout(() => process.exit(3), 50);
+    setTimeout(() => process.exit(3), 500);
     return { status: 202 };
   },
 });

@@ -257,6 +257,10 @@ export class KeyVaultKek implements KeyEncryptionKey {
   #fetchedAt: number;
   #publicKey: KeyObject | undefined;
   #remote: CryptographyClient | undefined;
+  /** Set once a remote call on `#remote` succeeded: its challenge authentication is done. */
+  #remoteAuthenticated = false;
+  /** The call running alone until then. */
+  #firstRemoteCall: Promise<unknown> | undefined;
   #refreshing: Promise<void> | undefined;
 
   constructor(vault: Vault, name: string, version: string, bundle: KeyVaultKey, fetchedAt: number) {
@@ -331,9 +335,33 @@ export class KeyVaultKek implements KeyEncryptionKey {
   ): Promise<T> {
     const client = this.#remoteClient();
     try {
-      return await this.#vault.gate.run(operation, () => call(client));
+      return await this.#vault.gate.run(operation, () => this.#oneAtATimeUntilAuthenticated(() => call(client)));
     } catch (error) {
       throw mapKeyVaultError(error, operation, this.keyId);
+    }
+  }
+
+  /**
+   * @azure/keyvault-common's challenge policy sends a fresh client's first request without its body and restores
+   * the body when the 401 comes back, but only while no other request of that client has completed the challenge
+   * meanwhile; otherwise the first request is re-sent authenticated but empty, and Key Vault answers 400, which
+   * reads as "cannot unwrap" (test/shared/keys/keyVaultChallengeRace.test.ts). So a client's remote calls run one
+   * at a time until one has succeeded; after that they run concurrently.
+   */
+  async #oneAtATimeUntilAuthenticated<T>(run: () => Promise<T>): Promise<T> {
+    while (!this.#remoteAuthenticated && this.#firstRemoteCall !== undefined) {
+      await this.#firstRemoteCall.catch(() => undefined);
+    }
+    if (this.#remoteAuthenticated) return run();
+    // Started synchronously after the check, so exactly one waiter becomes the next first call.
+    const attempt = run();
+    this.#firstRemoteCall = attempt;
+    try {
+      const result = await attempt;
+      this.#remoteAuthenticated = true;
+      return result;
+    } finally {
+      if (this.#firstRemoteCall === attempt) this.#firstRemoteCall = undefined;
     }
   }
 

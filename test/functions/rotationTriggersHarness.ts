@@ -161,23 +161,49 @@ export async function sendKeyEvent(queues: QueueServiceClient, event: unknown): 
 
 /**
  * A loopback proxy in front of the stand-in that delays each unwrap a little and records how many were in
- * flight at once (the bound CSE_ROTATION_CONCURRENCY promises per worker process).
+ * flight at once (the bound CSE_ROTATION_CONCURRENCY promises per worker process). With `unwrapsPer10s` it also
+ * enforces a Key Vault style limit on unwraps: at most that many admitted in any 10 s window, beyond which it
+ * answers 429 Throttled with `Retry-After` (whole seconds until the window has room), as Key Vault does.
  */
 export interface CountingProxy {
   readonly url: string;
   readonly host: string;
   peakUnwraps: number;
   unwraps: number;
+  /** Unwraps answered 429 by the proxy's own limit. */
+  readonly throttled: number;
   reset(): void;
   close(): Promise<void>;
 }
 
-export async function startCountingProxy(target: string, delayMs: number): Promise<CountingProxy> {
+export async function startCountingProxy(
+  target: string,
+  delayMs: number,
+  options: { unwrapsPer10s?: number } = {},
+): Promise<CountingProxy> {
   const upstream = new URL(target);
   let inFlight = 0;
-  const state = { peakUnwraps: 0, unwraps: 0 };
+  const state = { peakUnwraps: 0, unwraps: 0, throttled: 0 };
+  const admitted: number[] = [];
   const server: Server = createServer((req, res) => {
     const isUnwrap = /\/unwrapkey(\?|$)/i.test(req.url ?? '') && req.headers.authorization !== undefined;
+    if (isUnwrap && options.unwrapsPer10s !== undefined) {
+      const now = Date.now();
+      while (admitted.length > 0 && (admitted[0] as number) <= now - 10_000) admitted.shift();
+      if (admitted.length >= options.unwrapsPer10s) {
+        state.throttled++;
+        const retryAfter = Math.max(1, Math.ceil(((admitted[0] as number) + 10_000 - now) / 1000));
+        req.resume();
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfter) });
+        res.end(
+          JSON.stringify({
+            error: { code: 'Throttled', message: 'Request was not processed because too many requests were received.' },
+          }),
+        );
+        return;
+      }
+      admitted.push(now);
+    }
     if (isUnwrap) {
       state.unwraps++;
       state.peakUnwraps = Math.max(state.peakUnwraps, ++inFlight);
@@ -223,12 +249,16 @@ export async function startCountingProxy(target: string, delayMs: number): Promi
     get unwraps() {
       return state.unwraps;
     },
+    get throttled() {
+      return state.throttled;
+    },
     set unwraps(v: number) {
       state.unwraps = v;
     },
     reset: () => {
       state.peakUnwraps = 0;
       state.unwraps = 0;
+      state.throttled = 0;
     },
     close: async () => {
       server.closeAllConnections();

@@ -3,7 +3,7 @@
  * reading or rewriting any content. Thin wiring over shared/rotation (see docs/ROTATION.md).
  *
  * HTTP (under /api, function keys required in Azure):
- *   POST rotations        {"targetKeyId"?, "containers"?: [...], "tables"?: [...]} -> 202 {"id"}
+ *   POST rotations        {"targetKeyId"?, "containers"?: [...], "tables"?: [...], "reencryptV1"?} -> 202 {"id"}
  *                         409 RotationRunning (with the running rotation's "id") while one runs
  *   GET  rotations/{id}   {"id","targetKeyId","status","scope","counts","failures","startedAt","finishedAt"}
  *   GET  rotations?top=   {"rotations":[...]} the most recent first (default 20, at most 100)

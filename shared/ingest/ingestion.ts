@@ -63,8 +63,14 @@ export interface IngestionServices {
 export interface IngestionOptions {
   /** Stored bytes per staged block (default one v2 region, 4 MiB + 28). */
   readonly blockSize?: number;
-  /** stageBlock calls in flight (default 4). */
+  /** stageBlock calls in flight per ingestion (default 4). */
   readonly uploadConcurrency?: number;
+  /**
+   * Ingestions running at once in this process (default 4); more wait their turn. The Functions host runs up to
+   * batchSize + newBatchThreshold messages at once (24 with host.json's defaults), and each ingestion holds a
+   * few regions, so this is what keeps the process's memory bounded too, not only each ingestion's.
+   */
+  readonly maxConcurrentIngestions?: number;
   /** Called at each crash point (tests; see crashPoints.ts). */
   readonly onStep?: StepHook | undefined;
   /** Clock for durations (tests). */
@@ -114,23 +120,33 @@ export class Ingestion {
   readonly #options: IngestionOptions;
   readonly #now: () => number;
   readonly #knownContainers = new Set<string>();
+  readonly #slots: Slots;
 
   constructor(services: IngestionServices, options: IngestionOptions = {}) {
     this.#services = services;
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
+    this.#slots = new Slots(options.maxConcurrentIngestions ?? DEFAULT_MAX_CONCURRENT_INGESTIONS);
   }
 
-  /** Runs one request to completion, or throws (CseError for every answer; raw errors for faults). */
+  /**
+   * Runs one request to completion, or throws (CseError for every answer; raw errors for faults). The duration
+   * counts from when it got its turn (see maxConcurrentIngestions).
+   */
   async ingest(request: IngestRequest): Promise<IngestOutcome> {
-    const started = this.#now();
-    const result = request.kind === 'blob' ? await this.#ingestBlob(request) : await this.#ingestInline(request);
-    return {
-      ...result,
-      form: request.form,
-      envelope: request.envelope,
-      durationMs: Math.round(this.#now() - started),
-    };
+    const release = await this.#slots.acquire();
+    try {
+      const started = this.#now();
+      const result = request.kind === 'blob' ? await this.#ingestBlob(request) : await this.#ingestInline(request);
+      return {
+        ...result,
+        form: request.form,
+        envelope: request.envelope,
+        durationMs: Math.round(this.#now() - started),
+      };
+    } finally {
+      release();
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -377,6 +393,33 @@ export class Ingestion {
       throw toCseError(e, container);
     }
     this.#knownContainers.add(container);
+  }
+}
+
+export const DEFAULT_MAX_CONCURRENT_INGESTIONS = 4;
+
+/** A counting semaphore: at most `limit` holders; the others wait in arrival order. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`invalid concurrency limit ${limit}`);
+    this.#free = limit;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next !== undefined)
+        next(); // the slot passes straight to the next in line
+      else this.#free++;
+    };
   }
 }
 

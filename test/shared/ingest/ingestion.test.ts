@@ -250,6 +250,30 @@ describe('ingestion procedure', () => {
     assert.equal((await plaintextOf('encrypted', target.name)).toString(), 'hello, world');
   });
 
+  it('runs at most maxConcurrentIngestions at once in a process (memory is bounded per process, not only per blob)', async () => {
+    const measure = async (limit: number): Promise<number> => {
+      const names = [unique('slots'), unique('slots'), unique('slots')];
+      for (const name of names) await drop(name, contentBytes(name, 0, 1000));
+      let active = 0;
+      let peak = 0;
+      const run = ingestion({
+        maxConcurrentIngestions: limit,
+        onStep: async (point) => {
+          if (point === 'after-stage') {
+            peak = Math.max(peak, ++active);
+            await new Promise((resolve) => setTimeout(resolve, 150)); // long enough for the others to catch up
+          }
+          if (point === 'after-delete') active--;
+        },
+      });
+      const outcomes = await Promise.all(names.map((name) => run.ingest(request(name))));
+      assert.ok(outcomes.every((o) => o.sourceDeleted));
+      return peak;
+    };
+    assert.equal(await measure(1), 1);
+    assert.equal(await measure(3), 3);
+  });
+
   it('reports size, key id, protocol and a duration', async () => {
     const name = unique('report');
     await drop(name, contentBytes('r', 0, 4 * MiB + 1));

@@ -4,18 +4,7 @@
  * of the caller's request.
  */
 import { CseError } from '../errors';
-
-interface ServiceError {
-  readonly statusCode?: number;
-  readonly code?: string;
-  readonly message?: string;
-}
-
-function asServiceError(e: unknown): ServiceError | undefined {
-  if (typeof e !== 'object' || e === null) return undefined;
-  const status = (e as { statusCode?: unknown }).statusCode;
-  return typeof status === 'number' ? (e as ServiceError) : undefined;
-}
+import { storageErrorCode, storageStatus } from '../storage/storageErrors';
 
 /** Service error codes meaning "too big" (documented Table service error codes). */
 const TOO_LARGE_CODES = new Set([
@@ -30,10 +19,11 @@ const TOO_LARGE_CODES = new Set([
  * for the message, e.g. `entity (PartitionKey "p", RowKey "r") in table t`.
  */
 export function mapTableError(e: unknown, what: string): unknown {
-  const err = asServiceError(e);
-  if (err === undefined) return e;
-  const code = err.code ?? '';
-  switch (err.statusCode) {
+  const status = storageStatus(e);
+  if (status === undefined) return e;
+  // @azure/data-tables puts the service's error code in `details.errorCode` (RestError.code is unset there).
+  const code = storageErrorCode(e) ?? '';
+  switch (status) {
     case 404:
       return new CseError(
         'EntityNotFound',

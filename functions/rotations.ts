@@ -46,6 +46,9 @@ export async function rotationService(): Promise<RotationService> {
       keys: appServices.keyRing,
       policy: scopePolicy(appServices),
       concurrency: appServices.config.rotationConcurrency,
+      // The service outlives any one invocation, so its own progress lines go to the worker's console, which
+      // both the Functions host and the local host collect. They carry ids and counts, never key material.
+      log: (level, message) => console[level](`[rotation] ${message}`),
     });
     services.set(appServices, service);
   }

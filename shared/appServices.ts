@@ -1,8 +1,8 @@
 /**
- * The app's long-lived services, built once per process from the app settings on first use (not at module load:
- * a bad setting then fails the request that needs it with a clear ConfigurationError instead of failing function
- * registration), and shared by every function family: configuration, key ring, Storage clients and the
- * encrypted blob store. Nothing here depends on @azure/functions.
+ * The app's long-lived services, built once per process from the app settings on first use, and shared by every
+ * function family: configuration, key ring, Storage clients and the encrypted blob store. Nothing here depends
+ * on @azure/functions. (functions/index.ts checks the settings and builds these once at start-up, so a bad
+ * setting stops the app there; building on first use keeps tests and other hosts free of load-order concerns.)
  *
  * A failed build is not cached, so a transient failure heals on the next request; a successful one lives as long
  * as the process (key material and Storage connections are reused across invocations).

@@ -17,6 +17,7 @@ import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { generateDevelopmentKeySet } from '../../shared/keys/localKeys';
 import { fromSdkEntity } from '../../shared/tables/sdkEntity';
 import { startAzurite, tableClientOptions, type RunningAzurite } from '../helpers/azurite';
+import { runLocalHostUntilExit } from '../helpers/localHost';
 import { projectRoot } from '../helpers/paths';
 import { startTestHost, type TestHost } from './support/host';
 import { ApiClient, errorCode, type HttpResult } from './support/httpClient';
@@ -203,23 +204,12 @@ describe('table entity HTTP API: protocol 1.0', () => {
     assert.equal((await v1.request('PUT', entityPath('p', 'r', 'SomeOtherTable'), { body: '{"V":"x"}' })).status, 204);
   });
 
-  it('CSE_TABLE_PROTOCOL=1.0 without CSE_ALLOW_V1 is a configuration error: nothing is written', async () => {
-    const misconfigured = await startTestHost({
-      AzureWebJobsStorage: azurite.connectionString,
-      CSE_KEY_ID: KID,
-      CSE_LOCAL_KEYS: keysFile,
-      CSE_TABLE_PROTOCOL: '1.0',
+  it('CSE_TABLE_PROTOCOL=1.0 without CSE_ALLOW_V1 stops start-up, naming both settings: nothing is served', async () => {
+    const outcomeOfStart = await runLocalHostUntilExit({
+      storage: azurite.connectionString,
+      env: { CSE_KEY_ID: KID, CSE_LOCAL_KEYS: keysFile, CSE_TABLE_PROTOCOL: '1.0' },
     });
-    try {
-      const api = new ApiClient(misconfigured.url);
-      const r = await api.request('PUT', entityPath('p', 'r', 'neverwritten'), { body: '{"Secret":"x"}' });
-      assert.deepEqual(outcome(r), [500, 'ConfigurationError']);
-      assert.match(r.body.toString(), /CSE_TABLE_PROTOCOL.*CSE_ALLOW_V1/);
-      const names: string[] = [];
-      for await (const t of tables.listTables()) names.push(t.name ?? '');
-      assert.ok(!names.includes('neverwritten'));
-    } finally {
-      await misconfigured.stop();
-    }
+    assert.notEqual(outcomeOfStart.code, 0);
+    assert.match(outcomeOfStart.logs.join('\n'), /cannot start.*CSE_TABLE_PROTOCOL.*CSE_ALLOW_V1/);
   });
 });

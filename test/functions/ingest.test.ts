@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { encryptQueueMessage, envelopeToBase64 } from '../../shared/crypto/queueMessage';
 import { encryptBlob } from '../../shared/crypto/blobEncryption';
 import { parseEncryptionData } from '../../shared/crypto/encryptionData';
@@ -293,7 +294,6 @@ describe('ingestion through the queue trigger', () => {
         completedAt: 'string',
       },
     );
-    const { readFileSync } = await import('node:fs');
     const secret = (JSON.parse(readFileSync(env.keysFile, 'utf8')) as { keys: { k: string }[] }).keys[0]!.k;
     assert.ok(!env.host.logs.some((l) => l.includes(secret)), 'the key never appears in the log');
   });

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { generateDevelopmentKeySet, loadLocalKeys, type LocalKeyRing } from '../../shared/keys/localKeys';
@@ -124,7 +125,6 @@ export async function dropSource(
   options: { container?: string; contentType?: string; metadata?: Record<string, string> } = {},
 ): Promise<string> {
   const client = container(env, options.container ?? LANDING).getBlockBlobClient(name);
-  const { Readable } = await import('node:stream');
   const response = await client.uploadStream(Readable.from(contentStream(seed, length, MiB)), MiB, 2, {
     ...(options.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
     ...(options.metadata ? { metadata: options.metadata } : {}),

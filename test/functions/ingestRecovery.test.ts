@@ -230,7 +230,8 @@ describe('ingestion recovery', () => {
         assert.equal(props.etag, etags.get(name), `${name} untouched`);
         assert.equal(await exists(env, TARGET_CONTAINER, name), false, `${name}: no target`);
       }
-      assert.equal(await exists(env, TARGET_CONTAINER, 'bad/../name'.replace('/../', '/')), false);
+      // `bad/../name` would have addressed `name` had it reached the SDK's URL parser.
+      assert.equal(await exists(env, TARGET_CONTAINER, 'name'), false);
     });
   });
 });

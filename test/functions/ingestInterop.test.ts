@@ -1,11 +1,14 @@
 /**
  * Ingestion with Microsoft's Python SDKs on both ends (test/interop/ingest_sdk.py, run with /usr/bin/python3):
  * a message encrypted by the Python queue SDK (random nonce) is ingested by the local host's queue trigger, and
- * the targets are read back by the Python blob SDK's own decryption, content type and metadata included.
+ * the targets are read back by the Python blob SDK's own decryption, content type and metadata included. Also a
+ * message made by this project's own tool, `cse encrypt-message --base64`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { contentSha256, sha256 } from '../helpers/blobContent';
@@ -93,6 +96,42 @@ describe('ingestion interop with the Python SDKs', () => {
         { length: read.length, sha256: read.sha256 },
         { length: size, sha256: contentSha256(`pys${size}`, 0, size) },
       );
+    }
+  });
+
+  it('ingests a message made by `cse encrypt-message --base64`, sent as it is', async () => {
+    await dropSource(env, 'cli/drop.bin', 'cli', 70_000);
+    const dir = mkdtempSync(join(tmpdir(), 'cse-ingest-cli-'));
+    try {
+      writeFileSync(
+        join(dir, 'message.json'),
+        JSON.stringify({ source: { container: LANDING, name: 'cli/drop.bin' } }),
+      );
+      const cli = join(__dirname, '..', '..', 'cli', 'cse.js');
+      await run(process.execPath, [
+        cli,
+        'encrypt-message',
+        '--keys',
+        env.keysFile,
+        '--key-id',
+        KEY_ID,
+        '--in',
+        join(dir, 'message.json'),
+        '--out',
+        join(dir, 'message.txt'),
+        '--base64',
+      ]);
+      const from = env.host.logs.length;
+      await env.queue.sendMessage(readFileSync(join(dir, 'message.txt'), 'utf8'));
+      const line = await waitForCompletion(env, `${TARGET_CONTAINER}/cli/drop.bin`, { from });
+      assert.match(line, /form=source\+envelope/);
+      const read = await python(env, 'read', '--container', TARGET_CONTAINER, '--name', 'cli/drop.bin');
+      assert.deepEqual(
+        { length: read.length, sha256: read.sha256 },
+        { length: 70_000, sha256: contentSha256('cli', 0, 70_000) },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

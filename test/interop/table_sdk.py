@@ -22,39 +22,7 @@ import sys
 
 from azure.cosmosdb.table.models import EntityProperty
 from azure.cosmosdb.table.tableservice import TableService
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
-
-
-class LocalAesKek:
-    """The KEK interface the SDK calls (wrap_key, unwrap_key, get_kid, get_key_wrap_algorithm)."""
-
-    def __init__(self, kid, key):
-        self.kid = kid
-        self.key = key
-
-    def wrap_key(self, key):
-        return aes_key_wrap(self.key, key)
-
-    def unwrap_key(self, key, algorithm):
-        if algorithm != "A256KW":
-            raise ValueError("unknown wrap algorithm " + algorithm)
-        return aes_key_unwrap(self.key, key)
-
-    def get_key_wrap_algorithm(self):
-        return "A256KW"
-
-    def get_kid(self):
-        return self.kid
-
-
-def load_kek(jwks_path, kid):
-    with open(jwks_path, encoding="utf-8") as f:
-        keys = json.load(f)["keys"]
-    for jwk in keys:
-        if jwk.get("kid") == kid and jwk.get("kty") == "oct":
-            k = jwk["k"]
-            return LocalAesKek(kid, base64.urlsafe_b64decode(k + "=" * (-len(k) % 4)))
-    raise SystemExit("no oct key " + kid + " in " + jwks_path)
+from local_kek import load_kek  # beside this script
 
 
 def service(args):

@@ -16,7 +16,7 @@ import { rewrapEntity } from './entityRewrap';
 import { failureReason, isTransient } from './faults';
 import type { RotationJob } from './jobMessages';
 import { keyCallSemaphore, limitedKey, limitedResolver } from './keyCallLimit';
-import { mapBounded } from './pool';
+import { mapBounded } from '../mapBounded';
 import { parseUnitKey, type ItemResult, type UnitRef } from './progressStore';
 import type { ObjectOutcome } from './types';
 import type { WorkEntries } from './workItem';

@@ -21,7 +21,7 @@ import type { EntityWorkEntry } from './entityRewrap';
 import { failureReason, isTransient, reason } from './faults';
 import { decodeJob, type RotationJob } from './jobMessages';
 import { tally } from './pageWorker';
-import { mapBounded } from './pool';
+import { mapBounded } from '../mapBounded';
 import { parseUnitKey } from './progressStore';
 import type { ObjectOutcome } from './types';
 import { outcomeUnderTarget } from './v1Reencryption';

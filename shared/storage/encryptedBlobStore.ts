@@ -24,6 +24,7 @@ import { assertMetadataFits, encryptionDataOf, userMetadataOf, type BlobMetadata
 import { validateBlobName } from './names';
 import { isConditionFailure, isStorageNotFound, storageErrorCode, storageStatus, toCseError } from './storageErrors';
 import { ENCRYPTION_DATA_METADATA_KEY } from '../crypto/encryptionData';
+import { mapBounded } from '../mapBounded';
 
 /** The content headers stored as blob properties and served back on GET. */
 export interface ContentHeaders {
@@ -458,7 +459,7 @@ export class EncryptedBlobStore {
     }
     if (page === undefined) return { blobs: [], continuationToken: null };
     const items: BlobItem[] = page.segment.blobItems;
-    const blobs = await mapWithConcurrency(items, LIST_V1_CONCURRENCY, (item) =>
+    const blobs = await mapBounded(items, LIST_V1_CONCURRENCY, (item) =>
       this.#describeListed(container, item.name, item.properties, item.metadata),
     );
     return { blobs, continuationToken: page.continuationToken ? page.continuationToken : null };
@@ -574,17 +575,4 @@ async function* countBytes(
     onBytes(chunk.byteLength);
     yield chunk;
   }
-}
-
-async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -18,6 +18,7 @@
  */
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { CseError } from '../errors';
+import { mapBounded } from '../mapBounded';
 import type { KeyEncryptionKey, KeyResolver } from '../keys/kek';
 import {
   assertWritableEntity,
@@ -274,7 +275,7 @@ export class EncryptedTableClient {
     }
     const select = selectWithMetadata(options.select);
     const page = await this.#page(options.filter, select, options);
-    const entities = await mapLimit(page.entities, this.#concurrency, (e) => this.#decrypt(e, options.select));
+    const entities = await mapBounded(page.entities, this.#concurrency, (e) => this.#decrypt(e, options.select));
     return { entities, continuationToken: page.continuationToken };
   }
 
@@ -495,17 +496,4 @@ function describe(partitionKey?: string, rowKey?: string): string {
   if (partitionKey === undefined) return 'query';
   if (rowKey === undefined) return `partition ${JSON.stringify(partitionKey)}`;
   return `entity (PartitionKey ${JSON.stringify(partitionKey)}, RowKey ${JSON.stringify(rowKey)})`;
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyEncryptionKey, KeyResolver } from '../../../shared/keys/kek';
 import { Semaphore, keyCallSemaphore, limitedKey, limitedResolver } from '../../../shared/rotation/keyCallLimit';
-import { mapBounded } from '../../../shared/rotation/pool';
+import { mapBounded } from '../../../shared/mapBounded';
 
 /** A key whose operations take a little time and record how many ran at once. */
 function slowKey(stats: { inFlight: number; peak: number; calls: number }): KeyEncryptionKey {

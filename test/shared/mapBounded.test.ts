@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapBounded } from '../../../shared/rotation/pool';
+import { mapBounded } from '../../shared/mapBounded';
 
 describe('mapBounded', () => {
   it('keeps at most `limit` calls in flight and returns results in input order', async () => {

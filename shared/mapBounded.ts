@@ -1,5 +1,6 @@
 /**
- * Bounded concurrency for the per-object work of a rotation page (CSE_ROTATION_CONCURRENCY).
+ * Bounded concurrency: per-object rotation work (CSE_ROTATION_CONCURRENCY), decrypting a page of entities, sizing
+ * v1 blobs in a listing.
  *
  * `mapBounded` runs `fn` over `items` with at most `limit` calls in flight and returns the results in input
  * order. If a call throws, no further calls are started, the calls already in flight are awaited (so nothing

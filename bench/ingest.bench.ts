@@ -24,6 +24,7 @@ import { Ingestion } from '../shared/ingest/ingestion';
 import { startAzurite, type RunningAzurite } from '../localhost/azurite';
 import { contentStream } from '../test/helpers/blobContent';
 import { startLocalHost } from '../test/helpers/localHost';
+import { peakRssBytes } from '../test/helpers/processMemory';
 
 const MiB = 1024 * 1024;
 const RUNS: Record<number, number> = { [16 * MiB]: 7, [256 * MiB]: 3 };
@@ -78,12 +79,6 @@ async function drop(container: ContainerClient, name: string, size: number): Pro
 async function plainCopy(from: ContainerClient, to: ContainerClient, name: string): Promise<void> {
   const response = await from.getBlobClient(name).download();
   await to.getBlockBlobClient(name).uploadStream(response.readableStreamBody as Readable);
-}
-
-function peakRss(pid: number): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (kb === undefined) throw new Error('no VmHWM in /proc status');
-  return Number(kb) * 1024;
 }
 
 async function main(): Promise<void> {
@@ -198,7 +193,7 @@ async function main(): Promise<void> {
             timeoutMs: 600_000,
           });
         });
-        out.push(`| ${size / MiB} MiB | ${fmt(mbps(size, elapsed))} | ${fmt(peakRss(host.pid) / MiB, 1)} |`);
+        out.push(`| ${size / MiB} MiB | ${fmt(mbps(size, elapsed))} | ${fmt(peakRssBytes(host.pid) / MiB, 1)} |`);
       } finally {
         await host.stop();
       }

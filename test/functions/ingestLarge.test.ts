@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
   dropSource,
   exists,
@@ -21,6 +20,7 @@ import {
   type IngestEnvironment,
 } from './ingestHarness';
 import { contentSha256 } from '../helpers/blobContent';
+import { peakRssBytes } from '../helpers/processMemory';
 
 const LARGE = 128 * MiB;
 /**
@@ -28,12 +28,6 @@ const LARGE = 128 * MiB;
  * stream and TLS/HTTP buffers and garbage not yet collected. Far below the 128 MiB a buffered copy would take.
  */
 const MAX_GROWTH = 64 * MiB;
-
-function peakRss(pid: number): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (kb === undefined) throw new Error('no VmHWM in /proc status');
-  return Number(kb) * 1024;
-}
 
 describe('ingestion of a large source', () => {
   let env: IngestEnvironment;
@@ -51,13 +45,13 @@ describe('ingestion of a large source', () => {
     await dropSource(env, 'large/warmup.bin', 'warm', 9 * MiB);
     await sendMessage(env, { source: { container: LANDING, name: 'large/warmup.bin' } });
     await waitForCompletion(env, `${TARGET_CONTAINER}/large/warmup.bin`);
-    const baseline = peakRss(env.host.pid);
+    const baseline = peakRssBytes(env.host.pid);
 
     await dropSource(env, 'large/big.bin', 'big', LARGE);
     const from = env.host.logs.length;
     await sendMessage(env, { source: { container: LANDING, name: 'large/big.bin' } });
     const line = await waitForCompletion(env, `${TARGET_CONTAINER}/large/big.bin`, { from, timeoutMs: 120_000 });
-    const growth = peakRss(env.host.pid) - baseline;
+    const growth = peakRssBytes(env.host.pid) - baseline;
     assert.equal(logField(line, 'size'), String(LARGE));
     assert.ok(growth < MAX_GROWTH, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
 

@@ -3,8 +3,8 @@
  * host in a child process, on a free port, with its own temporary app root) with explicit app settings, plus the
  * host process's peak RSS (VmHWM) for the memory checks.
  */
-import { readFileSync } from 'node:fs';
 import { startLocalHost } from '../../helpers/localHost';
+import { peakRssBytes } from '../../helpers/processMemory';
 
 export interface TestHost {
   /** e.g. `http://127.0.0.1:41234` */
@@ -25,12 +25,7 @@ export async function startTestHost(settings: Record<string, string>): Promise<T
     url: host.baseUrl,
     pid: host.pid,
     log: () => host.logs.join('\n'),
-    peakRssBytes: () => {
-      const status = readFileSync(`/proc/${host.pid}/status`, 'utf8');
-      const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-      if (kb === undefined) throw new Error('no VmHWM in /proc status');
-      return Number(kb) * 1024;
-    },
+    peakRssBytes: () => peakRssBytes(host.pid),
     stop: async () => {
       await host.stop();
     },

@@ -1,0 +1,11 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Peak resident set size of a process so far, in bytes: VmHWM from /proc/<pid>/status (Linux). The memory tests
+ * and benchmarks compare it across sizes; `getrusage` maxrss would not do, since it survives exec.
+ */
+export function peakRssBytes(pid: number | 'self'): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kb) * 1024;
+}

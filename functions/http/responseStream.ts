@@ -1,0 +1,33 @@
+/**
+ * Response bodies for streamed HTTP responses.
+ *
+ * @azure/functions keeps a response body in a global `Response`. Given an async iterable, `Response` builds a
+ * byte stream around it and copies every chunk into a fresh `Uint8Array` before the library writes it out
+ * (node 20's undici: `new Uint8Array(chunk)`, then an ArrayBuffer transfer). For a download that is one more
+ * allocation and copy of every byte, and on a large download the allocations alone drive most of the worker's
+ * garbage collection (V8 collects after every ~64 MiB of new Buffer memory). A ReadableStream body is used as
+ * it is: the library writes our Buffers themselves.
+ */
+
+/**
+ * A pull-based ReadableStream over `source`: one chunk is read from `source` per pull, so the stream holds at
+ * most one chunk ahead of the consumer. An error from `source` errors the stream (the library then fails the
+ * invocation and the host aborts the response); cancelling the stream (the client went away) ends `source`
+ * early, which runs its `finally` blocks (e.g. closes the storage download).
+ */
+export function responseStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await iterator.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -18,7 +18,7 @@ import { parseEncryptionData, type ContentProtocol } from '../crypto/encryptionD
 import { startBlobEncryption } from '../crypto/blobEncryption';
 import { openBlobDecryption, type BlobDecryptor } from '../crypto/blobDecryption';
 import { v2PlainLength, REGION_LENGTH, NONCE_LENGTH, TAG_LENGTH } from '../crypto/regionMath';
-import { coalesceChunks, stageBlocks } from './blockUpload';
+import { stageBlocks } from './blockUpload';
 import type { ContainerPolicy } from './containerPolicy';
 import { assertMetadataFits, encryptionDataOf, userMetadataOf, type BlobMetadata } from './metadata';
 import { validateBlobName } from './names';
@@ -150,8 +150,6 @@ export interface ListPage {
  */
 const DEFAULT_BLOCK_SIZE = 2 * (REGION_LENGTH + NONCE_LENGTH + TAG_LENGTH);
 const DEFAULT_UPLOAD_CONCURRENCY = 4;
-/** Plaintext is encrypted in pieces of about this size (see coalesceChunks). */
-const PLAINTEXT_CHUNK = 1024 * 1024;
 /** Read-modify-write attempts of replaceMetadata when others change the blob meanwhile (with jittered backoff). */
 const METADATA_ATTEMPTS = 10;
 /** v1 listings decrypt one block per blob: bound the parallel key unwraps and reads. */
@@ -211,7 +209,7 @@ export class EncryptedBlobStore {
     await this.#ensureContainer(container);
 
     let plaintextLength = 0;
-    const counted = countBytes(coalesceChunks(plaintext, PLAINTEXT_CHUNK), (n) => (plaintextLength += n));
+    const counted = countBytes(plaintext, (n) => (plaintextLength += n));
     try {
       const staged = await stageBlocks(blob, session.encrypt(counted), {
         blockSize: this.#options.blockSize ?? DEFAULT_BLOCK_SIZE,

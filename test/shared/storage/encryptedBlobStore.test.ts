@@ -9,7 +9,7 @@ import { isCseError } from '../../../shared/errors';
 import { generateDevelopmentKeySet, parseJwkSet } from '../../../shared/keys/localKeys';
 import { ContainerPolicy } from '../../../shared/storage/containerPolicy';
 import { EncryptedBlobStore, type EncryptedBlobStoreOptions } from '../../../shared/storage/encryptedBlobStore';
-import { blockIdGenerator, coalesceChunks, rechunk } from '../../../shared/storage/blockUpload';
+import { blockIdGenerator, cutBlocks } from '../../../shared/storage/blockUpload';
 import { startAzurite, type RunningAzurite } from '../../helpers/azurite';
 import { contentBytes, contentSha256, contentStream, digestStream, sha256 } from '../../helpers/blobContent';
 
@@ -266,29 +266,18 @@ describe('block staging helpers', () => {
       }
     }
     const blocks: Buffer[] = [];
-    for await (const b of rechunk(pieces(), 1024)) blocks.push(b);
+    for await (const b of cutBlocks(pieces(), 1024)) {
+      assert.equal(
+        b.parts.reduce((n, p) => n + p.length, 0),
+        b.length,
+      );
+      blocks.push(Buffer.concat(b.parts));
+    }
     assert.deepEqual(
       blocks.map((b) => b.length),
       [...Array(9).fill(1024), 10_000 - 9 * 1024],
     );
     assert.deepEqual(Buffer.concat(blocks), input);
-  });
-  it('coalesces small chunks into chunks of at least the size, passing large ones through', async () => {
-    const input = contentBytes('co', 0, 5000);
-    async function* pieces(): AsyncGenerator<Uint8Array> {
-      yield input.subarray(0, 300);
-      yield input.subarray(300, 700);
-      yield input.subarray(700, 2800); // already large: joined with what is pending
-      yield input.subarray(2800, 4900);
-      yield input.subarray(4900);
-    }
-    const out: Buffer[] = [];
-    for await (const c of coalesceChunks(pieces(), 1000)) out.push(c);
-    assert.deepEqual(
-      out.map((c) => c.length),
-      [2800, 2100, 100],
-    );
-    assert.deepEqual(Buffer.concat(out), input);
   });
   it('makes block ids of one length, distinct per upload', () => {
     const a = blockIdGenerator();

@@ -20,6 +20,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { generateDevelopmentKeySet } from '../shared/keys/localKeys';
 import { startAzurite, azuriteConnectionString, type RunningAzurite } from '../localhost/azurite';
 import { contentBytes, contentStream, digestStream } from '../test/helpers/blobContent';
+import { canPinCpus, cpuSeconds, pinToCpus, splitCpus } from '../test/helpers/processCpu';
 import { startTestHost, type TestHost } from '../test/functions/support/host';
 import { ApiClient } from '../test/functions/support/httpClient';
 
@@ -150,6 +151,96 @@ async function withHost<T>(
   }
 }
 
+interface CpuSplit {
+  readonly host: number;
+  readonly azurite: number;
+  readonly client: number;
+}
+
+/** Runs `fn` and reports the CPU seconds each process of the run used meanwhile. */
+async function withCpu(
+  pids: { host: number; azurite: number },
+  fn: () => Promise<Measured>,
+): Promise<Measured & { cpu: CpuSplit }> {
+  const before = { host: cpuSeconds(pids.host), azurite: cpuSeconds(pids.azurite), client: cpuSeconds('self') };
+  const result = await fn();
+  const cpu = {
+    host: cpuSeconds(pids.host) - before.host,
+    azurite: cpuSeconds(pids.azurite) - before.azurite,
+    client: cpuSeconds('self') - before.client,
+  };
+  return { ...result, cpu };
+}
+
+const cpuMedian = (runs: { cpu: CpuSplit }[], key: keyof CpuSplit): number => median(runs.map((r) => r.cpu[key]));
+
+function cpuCell(parts: number[]): string {
+  return `${parts.map((n) => n.toFixed(2)).join(' + ')} = ${parts.reduce((a, b) => a + b, 0).toFixed(2)}`;
+}
+
+function throughputRow(
+  label: string,
+  size: number,
+  host: (Measured & { cpu: CpuSplit })[],
+  plain: (Measured & { cpu: CpuSplit })[],
+): string {
+  const h = mbps(size, median(host.map((r) => r.seconds)));
+  const p = mbps(size, median(plain.map((r) => r.seconds)));
+  const viaHost = cpuCell([cpuMedian(host, 'host'), cpuMedian(host, 'azurite'), cpuMedian(host, 'client')]);
+  const direct = cpuCell([cpuMedian(plain, 'azurite'), cpuMedian(plain, 'client')]);
+  return `| ${label} | ${size / MiB} MiB | ${host.length} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} | ${viaHost} | ${direct} |`;
+}
+
+/**
+ * PUT and GET through a fresh host versus the plain client, alternating, then the host relaying a blob it does
+ * not decrypt (plaintext reads on): one markdown row per operation and size. `prepare` runs on each host first.
+ */
+async function measureThroughput(
+  service: BlobServiceClient,
+  azurite: RunningAzurite,
+  settings: Record<string, string>,
+  prepare: (host: TestHost) => void = () => undefined,
+): Promise<string[]> {
+  const rows: string[] = [];
+  const container = service.getContainerClient(CONTAINER);
+  await withHost(settings, async (host, api) => {
+    prepare(host);
+    const pids = { host: host.pid, azurite: azurite.pid };
+    for (const size of [16 * MiB, 256 * MiB]) {
+      const put = { host: [] as (Measured & { cpu: CpuSplit })[], plain: [] as (Measured & { cpu: CpuSplit })[] };
+      const get = { host: [] as (Measured & { cpu: CpuSplit })[], plain: [] as (Measured & { cpu: CpuSplit })[] };
+      for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
+        const hName = `tp-host-${size}-${i}`;
+        const pName = `tp-plain-${size}-${i}`;
+        put.host.push(await withCpu(pids, () => hostPut(api, hName, size)));
+        put.plain.push(await withCpu(pids, () => plainPut(service, pName, size)));
+        get.host.push(await withCpu(pids, () => hostGet(api, hName, size)));
+        get.plain.push(await withCpu(pids, () => plainGet(service, pName, size)));
+        await container.deleteBlob(hName);
+        await container.deleteBlob(pName);
+      }
+      rows.push(throughputRow('PUT', size, put.host, put.plain));
+      rows.push(throughputRow('GET', size, get.host, get.plain));
+    }
+  });
+  // The host's HTTP relay alone (no crypto): a blob without encryption data served with plaintext reads on.
+  await withHost({ ...settings, CSE_ALLOW_PLAINTEXT_READS: 'true' }, async (host, api) => {
+    prepare(host);
+    const pids = { host: host.pid, azurite: azurite.pid };
+    const size = 256 * MiB;
+    await plainPut(service, 'relay', size);
+    const relay: (Measured & { cpu: CpuSplit })[] = [];
+    const plain: (Measured & { cpu: CpuSplit })[] = [];
+    for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
+      relay.push(await withCpu(pids, () => hostGet(api, 'relay', size)));
+      plain.push(await withCpu(pids, () => plainGet(service, 'relay', size)));
+    }
+    rows.push(throughputRow('GET, unencrypted blob (host relay only)', size, relay, plain));
+    await container.deleteBlob('relay');
+  });
+  return rows;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cse-bench-http-'));
   let azurite: RunningAzurite | undefined;
@@ -178,51 +269,37 @@ async function main(): Promise<void> {
     out('Throughput is plaintext MB/s (10^6 bytes), median of the runs; ratio = host / plain (target ≥ 0.9).');
     out();
 
-    // 1. Throughput -------------------------------------------------------------------------------------------
-    out('| operation | size | runs | host MB/s | plain MB/s | ratio |');
-    out('|---|---|---|---|---|---|');
-    await withHost(settings(azurite.connectionString), async (_host, api) => {
-      for (const size of [16 * MiB, 256 * MiB]) {
-        const runs = THROUGHPUT_RUNS[size]!;
-        const put = { host: [] as number[], plain: [] as number[] };
-        const get = { host: [] as number[], plain: [] as number[] };
-        for (let i = 0; i < runs; i++) {
-          const hName = `tp-host-${size}-${i}`;
-          const pName = `tp-plain-${size}-${i}`;
-          put.host.push((await hostPut(api, hName, size)).seconds);
-          put.plain.push((await plainPut(service, pName, size)).seconds);
-          get.host.push((await hostGet(api, hName, size)).seconds);
-          get.plain.push((await plainGet(service, pName, size)).seconds);
-          await service.getContainerClient(CONTAINER).deleteBlob(hName);
-          await service.getContainerClient(CONTAINER).deleteBlob(pName);
-        }
-        for (const [op, m] of [
-          ['PUT', put],
-          ['GET', get],
-        ] as const) {
-          const h = mbps(size, median(m.host));
-          const p = mbps(size, median(m.plain));
-          out(`| ${op} | ${size / MiB} MiB | ${runs} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} |`);
-        }
-      }
-    });
-    // The host's HTTP relay alone (no crypto): a blob without encryption data served with plaintext reads on.
-    await withHost({ ...settings(azurite.connectionString), CSE_ALLOW_PLAINTEXT_READS: 'true' }, async (_host, api) => {
-      const size = 256 * MiB;
-      await plainPut(service, 'relay', size);
-      const relay: number[] = [];
-      const plain: number[] = [];
-      for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
-        relay.push((await hostGet(api, 'relay', size)).seconds);
-        plain.push((await plainGet(service, 'relay', size)).seconds);
-      }
-      const h = mbps(size, median(relay));
-      const p = mbps(size, median(plain));
+    // 1. Throughput, twice: all processes sharing every CPU, then the host on CPUs of its own -------------------
+    const cpus = splitCpus();
+    const throughputHeader = [
+      '| operation | size | runs | host MB/s | plain MB/s | ratio | CPU s per run, via host: host + Azurite + client | CPU s per run, plain: Azurite + client |',
+      '|---|---|---|---|---|---|---|---|',
+    ];
+    out('**Shared CPUs**: the host, Azurite and this client all run on every CPU, competing for them.');
+    out();
+    for (const line of throughputHeader) out(line);
+    for (const row of await measureThroughput(service, azurite, settings(azurite.connectionString))) out(row);
+    out();
+    if (canPinCpus()) {
       out(
-        `| GET, unencrypted blob (host relay only) | 256 MiB | ${relay.length} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} |`,
+        `**Dedicated CPUs**: the host pinned to CPU ${cpus.upper}, Azurite and this client to CPU ${cpus.lower} (\`taskset\`), for the host runs and the plain runs alike: the service has compute of its own, as a Function app does in Azure, and the client and Storage get the same share in both.`,
       );
-      await service.getContainerClient(CONTAINER).deleteBlob('relay');
-    });
+      out();
+      for (const line of throughputHeader) out(line);
+      pinToCpus(process.pid, cpus.lower);
+      pinToCpus(azurite.pid, cpus.lower);
+      try {
+        const rows = await measureThroughput(service, azurite, settings(azurite.connectionString), (host) =>
+          pinToCpus(host.pid, cpus.upper),
+        );
+        for (const row of rows) out(row);
+      } finally {
+        pinToCpus(process.pid, cpus.all);
+        pinToCpus(azurite.pid, cpus.all);
+      }
+    } else {
+      out('**Dedicated CPUs**: skipped (needs Linux `taskset` and at least two CPUs).');
+    }
     out();
 
     // 2. Range read through a counting proxy -------------------------------------------------------------------

@@ -193,6 +193,26 @@ function throughputRow(
   return `| ${label} | ${size / MiB} MiB | ${host.length} | ${fmt(h)} | ${fmt(p)} | ${fmt(h / p, 2)} | ${viaHost} | ${direct} |`;
 }
 
+/** Time a pause lets Azurite (and the host) finish what the previous operation left, e.g. collect its garbage. */
+const SETTLE_MS = 200;
+
+/**
+ * Runs the host and the plain operation one after the other, host first or plain first as told. The benchmark
+ * alternates the order, so that neither side is always the one that runs right after an upload, when Azurite
+ * may still be busy with it; and each operation starts after a short pause, so that it does not inherit the
+ * previous one's leftover work (garbage collection, deferred writes).
+ */
+async function inTurn<T>(
+  hostFirst: boolean,
+  into: { host: T[]; plain: T[] },
+  run: { host: () => Promise<T>; plain: () => Promise<T> },
+): Promise<void> {
+  for (const side of hostFirst ? (['host', 'plain'] as const) : (['plain', 'host'] as const)) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    into[side].push(await run[side]());
+  }
+}
+
 /**
  * PUT and GET through a fresh host versus the plain client, alternating, then the host relaying a blob it does
  * not decrypt (plaintext reads on): one markdown row per operation and size. `prepare` runs on each host first.
@@ -214,10 +234,15 @@ async function measureThroughput(
       for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
         const hName = `tp-host-${size}-${i}`;
         const pName = `tp-plain-${size}-${i}`;
-        put.host.push(await withCpu(pids, () => hostPut(api, hName, size)));
-        put.plain.push(await withCpu(pids, () => plainPut(service, pName, size)));
-        get.host.push(await withCpu(pids, () => hostGet(api, hName, size)));
-        get.plain.push(await withCpu(pids, () => plainGet(service, pName, size)));
+        const hostFirst = i % 2 === 0;
+        await inTurn(hostFirst, put, {
+          host: () => withCpu(pids, () => hostPut(api, hName, size)),
+          plain: () => withCpu(pids, () => plainPut(service, pName, size)),
+        });
+        await inTurn(hostFirst, get, {
+          host: () => withCpu(pids, () => hostGet(api, hName, size)),
+          plain: () => withCpu(pids, () => plainGet(service, pName, size)),
+        });
         await container.deleteBlob(hName);
         await container.deleteBlob(pName);
       }
@@ -234,8 +259,14 @@ async function measureThroughput(
     const relay: (Measured & { cpu: CpuSplit })[] = [];
     const plain: (Measured & { cpu: CpuSplit })[] = [];
     for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
-      relay.push(await withCpu(pids, () => hostGet(api, 'relay', size)));
-      plain.push(await withCpu(pids, () => plainGet(service, 'relay', size)));
+      await inTurn(
+        i % 2 === 0,
+        { host: relay, plain },
+        {
+          host: () => withCpu(pids, () => hostGet(api, 'relay', size)),
+          plain: () => withCpu(pids, () => plainGet(service, 'relay', size)),
+        },
+      );
     }
     rows.push(throughputRow('GET, unencrypted blob (host relay only)', size, relay, plain));
     await container.deleteBlob('relay');

@@ -44,10 +44,11 @@ export function connectInProcess(server: http.Server): Duplex {
 /**
  * Two connected Duplex streams: what one side writes, the other reads, chunk for chunk (no copy). A write
  * completes when the other side has taken the chunk off its buffer, so a reader that stops reading stops the
- * writer as a socket would. Destroying one side destroys the other, as a reset connection does.
+ * writer as a socket would. Closing a side after it ended lets the other read to the end (a FIN); closing it
+ * otherwise destroys the other side too (a reset).
  * (node 22 has stream.duplexPair, without the destroy propagation; node 20 has none.)
  */
-function duplexPair(): [Duplex, Duplex] {
+export function duplexPair(): [Duplex, Duplex] {
   const a = new ConnectionEnd();
   const b = new ConnectionEnd();
   a.peer = b;
@@ -57,8 +58,8 @@ function duplexPair(): [Duplex, Duplex] {
 
 class ConnectionEnd extends Duplex {
   peer!: ConnectionEnd;
-  /** The callback of our peer's pending write, released when we are read from. */
-  #releasePeerWrite: (() => void) | undefined;
+  /** The callback of our peer's pending write, released when we are read from (or failed when we close). */
+  #releasePeerWrite: ((error?: Error) => void) | undefined;
 
   override _read(): void {
     const release = this.#releasePeerWrite;
@@ -72,19 +73,23 @@ class ConnectionEnd extends Duplex {
       return;
     }
     if (this.peer.push(chunk)) callback();
-    else this.peer.#releasePeerWrite = () => callback();
+    else this.peer.#releasePeerWrite = callback;
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.peer.push(null);
+    if (!this.peer.destroyed) this.peer.push(null);
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const release = this.peer.#releasePeerWrite;
-    this.peer.#releasePeerWrite = undefined;
-    release?.();
-    if (!this.peer.destroyed) this.peer.destroy(error ? connectionReset() : undefined);
+    // A write of the peer's that waits for us to read never completes now: fail it, as on a closed socket.
+    const pending = this.#releasePeerWrite;
+    this.#releasePeerWrite = undefined;
+    pending?.(connectionReset());
+    // After an orderly end (everything we wrote was handed over, then the end), closing leaves the peer alone:
+    // like a TCP FIN, it still reads what it has not read yet, then its end. Any other close resets it.
+    const orderly = error === null && this.writableFinished;
+    if (!orderly && !this.peer.destroyed) this.peer.destroy(error ? connectionReset() : undefined);
     callback(error);
   }
 

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { connectInProcess, findInProcessServer } from '../../../localhost/http/inProcessConnection';
+import { connectInProcess, duplexPair, findInProcessServer } from '../../../localhost/http/inProcessConnection';
 
 const MiB = 1024 * 1024;
 
@@ -103,6 +103,28 @@ describe('in-process connection to the library proxy', () => {
     assert.equal(all.length, 64 * MiB);
   });
 
+  it('a response the server finished and closed is still read to its end by a client that was slow to read', async () => {
+    let serverClosed = false;
+    handler = (_req, res) => {
+      const socket = res.socket!;
+      socket.once('close', () => (serverClosed = true));
+      res.writeHead(200, { 'content-length': String(4 * MiB), connection: 'close' });
+      // As a TCP server does once its response is handed over (net.Socket#destroySoon): close the connection.
+      res.end(Buffer.alloc(4 * MiB, 1), () => socket.destroy());
+    };
+    const res = await request(server, { method: 'GET', path: '/slow' });
+    res.pause();
+    // Let the server run as far as it can: with the reader paused, it can only finish once this side reads.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let received = 0;
+    for await (const chunk of res) {
+      received += (chunk as Buffer).length;
+      if (received < 4 * MiB) await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(received, 4 * MiB, 'no byte of the response is lost when the server closes after it');
+    assert.equal(serverClosed, true);
+  });
+
   it('a client that goes away mid-request aborts the request on the server (its reads fail)', async () => {
     const outcome = new Promise<string>((resolve) => {
       handler = (req) => {
@@ -124,5 +146,40 @@ describe('in-process connection to the library proxy', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     req.destroy();
     assert.match(await outcome, /^failed/);
+  });
+});
+
+describe('in-process connection ends', () => {
+  it('closing after an orderly end lets the other side read what it has not read yet (a FIN)', async () => {
+    const [client, server] = duplexPair();
+    server.end(Buffer.from('last words'));
+    await once(server, 'finish');
+    server.destroy();
+    assert.equal(client.destroyed, false);
+    assert.equal((await readAll(client)).toString(), 'last words');
+  });
+
+  it('closing without an end, or with an error, resets the other side', async () => {
+    const [client, server] = duplexPair();
+    server.write(Buffer.from('partial'));
+    server.destroy();
+    assert.equal(client.destroyed, true);
+    const [a, b] = duplexPair();
+    const failed = once(b, 'error');
+    a.on('error', () => undefined); // its own error, reported to whoever destroyed it
+    a.destroy(new Error('boom'));
+    const [error] = (await failed) as [NodeJS.ErrnoException];
+    assert.equal(error.code, 'ECONNRESET');
+  });
+
+  it('a write waiting for a reader that closes fails with ECONNRESET', async () => {
+    const [writer, reader] = duplexPair();
+    const failed = once(writer, 'error');
+    writer.write(Buffer.alloc(1024 * 1024)); // above the reader's buffer: waits to be read
+    reader.end();
+    await once(reader, 'finish');
+    reader.destroy();
+    const [error] = (await failed) as [NodeJS.ErrnoException];
+    assert.equal(error.code, 'ECONNRESET');
   });
 });

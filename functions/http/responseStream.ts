@@ -4,9 +4,8 @@
  * @azure/functions keeps a response body in a global `Response`. Given an async iterable, `Response` builds a
  * byte stream around it and copies every chunk into a fresh `Uint8Array` before the library writes it out
  * (node 20's undici: `new Uint8Array(chunk)`, then an ArrayBuffer transfer). For a download that is one more
- * allocation and copy of every byte, and on a large download the allocations alone drive most of the worker's
- * garbage collection (V8 collects after every ~64 MiB of new Buffer memory). A ReadableStream body is used as
- * it is: the library writes our Buffers themselves.
+ * allocation and copy of every byte, and more garbage collection: V8 collects after every few tens of MiB of new
+ * Buffer memory. A ReadableStream body is used as it is: the library writes our Buffers themselves.
  */
 
 /**

@@ -101,10 +101,10 @@ export interface Block {
 }
 
 /**
- * The request body of a block. Sent from its parts rather than joined into one Buffer first: joining would
- * allocate and copy every uploaded byte once more, and on a large upload those allocations are what drives most
- * of the garbage collection (V8 collects after every ~64 MiB of new Buffer memory). The SDK calls the factory
- * again for each retry, so a retried stageBlock resends the same bytes.
+ * The request body of a block. Sent from its parts rather than joined into one Buffer first, which would
+ * allocate and copy every uploaded byte once more (and Buffer memory is what makes V8 collect garbage, after
+ * every few tens of MiB of it). The SDK calls the factory again for each retry, so a retried stageBlock resends
+ * the same bytes.
  */
 function blockBody(block: Block): Buffer | (() => NodeJS.ReadableStream) {
   if (block.parts.length === 1) return block.parts[0]!;

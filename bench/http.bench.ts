@@ -12,6 +12,7 @@
  * 3. Peak RSS (VmHWM) of the host process for a PUT + GET of 16 MiB, 256 MiB and 1 GiB, each in a fresh host.
  * Content is generated on the fly and digested on arrival; neither side holds it.
  */
+import { fork } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -215,18 +216,19 @@ async function inTurn<T>(
 
 /**
  * PUT and GET through a fresh host versus the plain client, alternating, then the host relaying a blob it does
- * not decrypt (plaintext reads on): one markdown row per operation and size. `prepare` runs on each host first.
+ * not decrypt (plaintext reads on), then the plain client through a bare pass-through proxy process: one markdown
+ * row per operation and size. `place` runs on each host's (and the proxy's) pid first.
  */
 async function measureThroughput(
   service: BlobServiceClient,
   azurite: RunningAzurite,
   settings: Record<string, string>,
-  prepare: (host: TestHost) => void = () => undefined,
+  place: (pid: number) => void = () => undefined,
 ): Promise<string[]> {
   const rows: string[] = [];
   const container = service.getContainerClient(CONTAINER);
   await withHost(settings, async (host, api) => {
-    prepare(host);
+    place(host.pid);
     const pids = { host: host.pid, azurite: azurite.pid };
     for (const size of [16 * MiB, 256 * MiB]) {
       const put = { host: [] as (Measured & { cpu: CpuSplit })[], plain: [] as (Measured & { cpu: CpuSplit })[] };
@@ -252,7 +254,7 @@ async function measureThroughput(
   });
   // The host's HTTP relay alone (no crypto): a blob without encryption data served with plaintext reads on.
   await withHost({ ...settings, CSE_ALLOW_PLAINTEXT_READS: 'true' }, async (host, api) => {
-    prepare(host);
+    place(host.pid);
     const pids = { host: host.pid, azurite: azurite.pid };
     const size = 256 * MiB;
     await plainPut(service, 'relay', size);
@@ -269,9 +271,55 @@ async function measureThroughput(
       );
     }
     rows.push(throughputRow('GET, unencrypted blob (host relay only)', size, relay, plain));
+
+    // The floor for any relay: the plain client through a bare pass-through proxy in its own process.
+    const proxy = await startProxyProcess(azurite.blobEndpoint);
+    try {
+      place(proxy.pid);
+      const viaProxy = BlobServiceClient.fromConnectionString(
+        azuriteConnectionString({
+          blob: `${proxy.url}/devstoreaccount1`,
+          queue: azurite.queueEndpoint,
+          table: azurite.tableEndpoint,
+        }),
+      );
+      const proxied: (Measured & { cpu: CpuSplit })[] = [];
+      const direct: (Measured & { cpu: CpuSplit })[] = [];
+      const proxyPids = { host: proxy.pid, azurite: azurite.pid };
+      for (let i = 0; i < THROUGHPUT_RUNS[size]!; i++) {
+        await inTurn(
+          i % 2 === 0,
+          { host: proxied, plain: direct },
+          {
+            host: () => withCpu(proxyPids, () => plainGet(viaProxy, 'relay', size)),
+            plain: () => withCpu(proxyPids, () => plainGet(service, 'relay', size)),
+          },
+        );
+      }
+      rows.push(
+        throughputRow('GET through a bare pass-through proxy process (no host, no crypto)', size, proxied, direct),
+      );
+    } finally {
+      proxy.stop();
+    }
     await container.deleteBlob('relay');
   });
   return rows;
+}
+
+/** bench/passThroughProxy.ts in a child process, in front of `target`. */
+async function startProxyProcess(target: string): Promise<{ url: string; pid: number; stop(): void }> {
+  const child = fork(join(__dirname, 'passThroughProxy.js'), [target], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening (\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`pass-through proxy exited (${code}) before listening`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.disconnect() };
 }
 
 async function main(): Promise<void> {
@@ -315,15 +363,15 @@ async function main(): Promise<void> {
     out();
     if (canPinCpus()) {
       out(
-        `**Dedicated CPUs**: the host pinned to CPU ${cpus.upper}, Azurite and this client to CPU ${cpus.lower} (\`taskset\`), for the host runs and the plain runs alike: the service has compute of its own, as a Function app does in Azure, and the client and Storage get the same share in both.`,
+        `**Dedicated CPUs**: the host (and the pass-through proxy) pinned to CPU ${cpus.upper}, Azurite and this client to CPU ${cpus.lower} (\`taskset\`), for the host runs and the plain runs alike: the service has compute of its own, as a Function app does in Azure, and the client and Storage get the same share in both.`,
       );
       out();
       for (const line of throughputHeader) out(line);
       pinToCpus(process.pid, cpus.lower);
       pinToCpus(azurite.pid, cpus.lower);
       try {
-        const rows = await measureThroughput(service, azurite, settings(azurite.connectionString), (host) =>
-          pinToCpus(host.pid, cpus.upper),
+        const rows = await measureThroughput(service, azurite, settings(azurite.connectionString), (pid) =>
+          pinToCpus(pid, cpus.upper),
         );
         for (const row of rows) out(row);
       } finally {

@@ -12,7 +12,7 @@
  *    (message sent to completion logged, queue polling included) is reported alongside.
  * Content is generated on the fly; neither side holds it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -25,6 +25,7 @@ import { startAzurite, type RunningAzurite } from '../localhost/azurite';
 import { contentStream } from '../test/helpers/blobContent';
 import { startLocalHost } from '../test/helpers/localHost';
 import { peakRssBytes } from '../test/helpers/processMemory';
+import { cpuSeconds } from '../test/helpers/processCpu';
 
 const MiB = 1024 * 1024;
 const RUNS: Record<number, number> = { [16 * MiB]: 7, [256 * MiB]: 3 };
@@ -46,22 +47,15 @@ interface Cost {
   readonly cpu: number;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks, 100 per second). */
-function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function measure(azuritePid: number, fn: () => Promise<unknown>): Promise<Cost> {
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
-  const azuriteBefore = processCpuSeconds(azuritePid);
+  const azuriteBefore = cpuSeconds(azuritePid);
   await fn();
   const own = process.cpuUsage(cpuBefore);
   return {
     wall: Number(process.hrtime.bigint() - started) / 1e9,
-    cpu: (own.user + own.system) / 1e6 + (processCpuSeconds(azuritePid) - azuriteBefore),
+    cpu: (own.user + own.system) / 1e6 + (cpuSeconds(azuritePid) - azuriteBefore),
   };
 }
 

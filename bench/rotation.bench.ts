@@ -13,7 +13,7 @@
  * to 16 work items at once, each with 16 re-wraps; queue polling included).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuUsage } from 'node:process';
@@ -33,6 +33,7 @@ import {
   testKeys,
   type TestKeys,
 } from '../test/shared/rotation/harness';
+import { cpuSeconds } from '../test/helpers/processCpu';
 
 const BLOBS = Number(process.env.ROTATION_BENCH_BLOBS ?? 10_000);
 const CONCURRENCY = 16;
@@ -45,13 +46,6 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** CPU seconds (user + system) a process used so far, from /proc (USER_HZ is 100 on Linux x86-64). */
-function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 interface Timing {
   readonly seconds: number;
   /** CPU of this process plus the other processes named (Azurite, the host): the work done, whatever the load. */
@@ -60,11 +54,11 @@ interface Timing {
 
 async function timed(pids: readonly number[], fn: () => Promise<unknown>): Promise<Timing> {
   const cpu = cpuUsage();
-  const others = pids.map(processCpuSeconds);
+  const others = pids.map((pid) => cpuSeconds(pid));
   const started = process.hrtime.bigint();
   await fn();
   const used = cpuUsage(cpu);
-  const othersUsed = pids.map((pid, i) => processCpuSeconds(pid) - (others[i] ?? 0)).reduce((a, b) => a + b, 0);
+  const othersUsed = pids.map((pid, i) => cpuSeconds(pid) - (others[i] ?? 0)).reduce((a, b) => a + b, 0);
   return {
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
     cpuSeconds: (used.user + used.system) / 1e6 + othersUsed,
@@ -143,7 +137,7 @@ async function main(): Promise<void> {
         env: { CSE_LOCAL_KEYS: keysFile, CSE_KEY_ID: target, CSE_ROTATION_CONCURRENCY: String(CONCURRENCY) },
       });
       try {
-        const before = [azurite.pid, host.pid].map(processCpuSeconds);
+        const before = [azurite.pid, host.pid].map((pid) => cpuSeconds(pid));
         const started = Date.now();
         const res = await fetch(host.url('/api/rotations'), {
           method: 'POST',
@@ -158,7 +152,7 @@ async function main(): Promise<void> {
           if (view.status !== 'running') {
             if (view.status !== 'completed' || view.counts.rewrapped !== BLOBS) throw new Error(JSON.stringify(view));
             hostRate = BLOBS / ((Date.now() - started) / 1000);
-            const cpu = [azurite.pid, host.pid].map((pid, i) => processCpuSeconds(pid) - (before[i] ?? 0));
+            const cpu = [azurite.pid, host.pid].map((pid, i) => cpuSeconds(pid) - (before[i] ?? 0));
             hostCpuRate = BLOBS / cpu.reduce((a, b) => a + b, 0);
             break;
           }

@@ -18,7 +18,7 @@ import { Ingestion, type IngestionOptions } from '../../../shared/ingest/ingesti
 import type { BlobIngestRequest, IngestRequest } from '../../../shared/ingest/ingestRequest';
 import { AZURITE_ACCOUNT_KEY, AZURITE_ACCOUNT_NAME, startAzurite, type RunningAzurite } from '../../helpers/azurite';
 import { contentBytes, sha256 } from '../../helpers/blobContent';
-import { startStorageProxy, type ProxyDecision, type StorageProxy } from './storageProxy';
+import { startStorageProxy, type ProxyDecision, type StorageProxy } from '../../helpers/storageProxy';
 
 const MiB = 1024 * 1024;
 const KEY_ID = 'local:procedure';

@@ -1,75 +1,39 @@
 /**
- * Block staging against a real Azurite, through a proxy that fails the first attempt of every stageBlock after
- * reading part of its body: blocks are sent from their parts (no joined copy), so a retry must rebuild the body
- * from the same parts and the committed blob must be exactly the source.
+ * Cutting streams into blocks, and block staging against a real Azurite, through a proxy that answers the first attempt of every stageBlock with
+ * 503 ServerBusy while its body is on the way: blocks are sent from their parts (no joined copy), so a retry must
+ * rebuild the body from the same parts and the committed blob must be exactly the source.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { stageBlocks } from '../../../shared/storage/blockUpload';
+import { blockIdGenerator, cutBlocks, stageBlocks } from '../../../shared/storage/blockUpload';
 import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../../helpers/azurite';
 import { contentBytes } from '../../helpers/blobContent';
-
-/** Answers 503 to the first attempt of each block (by block id) once 1 KiB of its body arrived; relays the rest. */
-async function startFlakyProxy(target: string): Promise<{ url: string; failed: () => number; close(): void }> {
-  const upstream = new URL(target);
-  const seen = new Set<string>();
-  let failed = 0;
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://proxy');
-    const blockId = url.searchParams.get('comp') === 'block' ? url.searchParams.get('blockid') : null;
-    if (blockId !== null && !seen.has(blockId)) {
-      seen.add(blockId);
-      let received = 0;
-      req.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (received >= 1024 && !res.headersSent) {
-          failed++;
-          res.writeHead(503, { connection: 'close' }).end();
-          req.destroy();
-        }
-      });
-      return;
-    }
-    const forward = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    failed: () => failed,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
+import { startStorageProxy, type StorageProxy } from '../../helpers/storageProxy';
 
 describe('stageBlocks (Azurite, failing first attempts)', () => {
   let azurite: RunningAzurite;
-  let proxy: Awaited<ReturnType<typeof startFlakyProxy>>;
+  let proxy: StorageProxy;
   before(async () => {
     azurite = await startAzurite();
-    proxy = await startFlakyProxy(azurite.blobEndpoint);
+    proxy = await startStorageProxy(azurite.blobEndpoint);
+    const attempted = new Set<string>();
+    proxy.rule = ({ url }) => {
+      const blockId = new URL(url, 'http://proxy').searchParams.get('blockid');
+      if (blockId === null || attempted.has(blockId)) return 'forward';
+      attempted.add(blockId);
+      return { status: 503, code: 'ServerBusy' };
+    };
   });
   after(async () => {
-    proxy?.close();
+    await proxy?.close();
     await azurite?.stop();
   });
 
-  it('retried blocks resend the same bytes, rebuilt from their parts', async () => {
+  it('retried blocks resend the same bytes, rebuilt from their parts', { timeout: 60_000 }, async () => {
     const service = BlobServiceClient.fromConnectionString(
       azuriteConnectionString({
-        blob: `${proxy.url}/devstoreaccount1`,
+        blob: proxy.blobEndpoint,
         queue: azurite.queueEndpoint,
         table: azurite.tableEndpoint,
       }),
@@ -86,8 +50,42 @@ describe('stageBlocks (Azurite, failing first attempts)', () => {
     const staged = await stageBlocks(blob, pieces(), { blockSize: 64 * 1024, concurrency: 2 });
 
     assert.equal(staged.blockIds.length, 5);
-    assert.equal(proxy.failed(), 5, 'the first attempt of every block failed mid-body and was retried');
+    const refused = proxy.seen.filter((s) => s.decision !== 'forward').length;
+    assert.equal(refused, 5, 'the first attempt of every block was refused and retried');
     await blob.commitBlockList(staged.blockIds);
     assert.deepEqual(await blob.downloadToBuffer(), content);
+  });
+});
+
+describe('block staging helpers', () => {
+  it('re-cuts streams into exact blocks without losing or reordering bytes', async () => {
+    const input = contentBytes('rc', 0, 10_000);
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < input.length;) {
+        const n = Math.min(1 + ((i * 7) % 977), input.length - i);
+        yield new Uint8Array(input.subarray(i, i + n));
+        i += n;
+      }
+    }
+    const blocks: Buffer[] = [];
+    for await (const b of cutBlocks(pieces(), 1024)) {
+      assert.equal(
+        b.parts.reduce((n, p) => n + p.length, 0),
+        b.length,
+      );
+      blocks.push(Buffer.concat(b.parts));
+    }
+    assert.deepEqual(
+      blocks.map((b) => b.length),
+      [...Array(9).fill(1024), 10_000 - 9 * 1024],
+    );
+    assert.deepEqual(Buffer.concat(blocks), input);
+  });
+  it('makes block ids of one length, distinct per upload', () => {
+    const a = blockIdGenerator();
+    const b = blockIdGenerator();
+    const ids = [a(0), a(1), a(49_999), b(0)];
+    assert.equal(new Set(ids.map((id) => id.length)).size, 1);
+    assert.equal(new Set(ids).size, 4);
   });
 });

@@ -9,9 +9,8 @@ import { isCseError } from '../../../shared/errors';
 import { generateDevelopmentKeySet, parseJwkSet } from '../../../shared/keys/localKeys';
 import { ContainerPolicy } from '../../../shared/storage/containerPolicy';
 import { EncryptedBlobStore, type EncryptedBlobStoreOptions } from '../../../shared/storage/encryptedBlobStore';
-import { blockIdGenerator, cutBlocks } from '../../../shared/storage/blockUpload';
 import { startAzurite, type RunningAzurite } from '../../helpers/azurite';
-import { contentBytes, contentSha256, contentStream, digestStream, sha256 } from '../../helpers/blobContent';
+import { contentSha256, contentStream, digestStream, sha256 } from '../../helpers/blobContent';
 
 const MiB = 1024 * 1024;
 const REGION = 4 * MiB;
@@ -252,38 +251,5 @@ describe('EncryptedBlobStore (Azurite)', () => {
     await assert.rejects(s.open('only-this', '../other/x'), (e) => isCseError(e, 'InvalidName'));
     await assert.rejects(s.open('only-this', 'x'), (e) => isCseError(e, 'BlobNotFound'));
     await assert.rejects(s.delete('only-this', 'x'), (e) => isCseError(e, 'BlobNotFound'));
-  });
-});
-
-describe('block staging helpers', () => {
-  it('re-cuts streams into exact blocks without losing or reordering bytes', async () => {
-    const input = contentBytes('rc', 0, 10_000);
-    async function* pieces(): AsyncGenerator<Uint8Array> {
-      for (let i = 0; i < input.length;) {
-        const n = Math.min(1 + ((i * 7) % 977), input.length - i);
-        yield new Uint8Array(input.subarray(i, i + n));
-        i += n;
-      }
-    }
-    const blocks: Buffer[] = [];
-    for await (const b of cutBlocks(pieces(), 1024)) {
-      assert.equal(
-        b.parts.reduce((n, p) => n + p.length, 0),
-        b.length,
-      );
-      blocks.push(Buffer.concat(b.parts));
-    }
-    assert.deepEqual(
-      blocks.map((b) => b.length),
-      [...Array(9).fill(1024), 10_000 - 9 * 1024],
-    );
-    assert.deepEqual(Buffer.concat(blocks), input);
-  });
-  it('makes block ids of one length, distinct per upload', () => {
-    const a = blockIdGenerator();
-    const b = blockIdGenerator();
-    const ids = [a(0), a(1), a(49_999), b(0)];
-    assert.equal(new Set(ids.map((id) => id.length)).size, 1);
-    assert.equal(new Set(ids).size, 4);
   });
 });

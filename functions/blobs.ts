@@ -12,9 +12,9 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { CseError, isCseError } from '../shared/errors';
 import { getAppServices } from '../shared/appServices';
 import { parseRangeHeader, resolveRange } from '../shared/crypto/httpRange';
-import type { ByteRange, OpenedBlob } from '../shared/storage/encryptedBlobStore';
+import type { ByteRange, EncryptedBlobStore, OpenedBlob } from '../shared/storage/encryptedBlobStore';
 import { normalizeUserMetadata } from '../shared/storage/metadata';
-import { evaluatePreconditions, rangeStillApplies } from './http/conditional';
+import { evaluatePreconditions, hasPreconditions, rangeStillApplies } from './http/conditional';
 import { errorResponse, jsonError } from './http/errors';
 import {
   declaredContentLength,
@@ -82,30 +82,67 @@ export async function getBlob(request: HttpRequest, context: InvocationContext):
     const name = routeParam(request, 'name');
     const { blobStore } = await getAppServices();
     for (let attempt = 1; ; attempt++) {
-      const blob = await blobStore.open(container, name);
-      const plan = planResponse(request, blob);
-      if (plan.kind !== 'content') return plan.response;
-      if (request.method === 'HEAD') return { status: plan.status, headers: plan.headers };
-
-      // Decrypt (and so authenticate) the first region before answering: a failure there is still a clean 500.
-      // After the headers are out, a failing region aborts the stream; no unauthenticated byte is ever sent.
-      const content = blobStore.read(blob, plan.range);
-      let first: IteratorResult<Buffer>;
       try {
-        first = await content.next();
+        return await answerRead(blobStore, request, context, container, name);
       } catch (e) {
-        if (isCseError(e, 'ConditionNotMet') && attempt < READ_ATTEMPTS) continue; // changed since open(): again
+        // The blob changed between the reads of one attempt (properties, then content): read it again.
+        if (isCseError(e, 'ConditionNotMet') && attempt < READ_ATTEMPTS) continue;
         throw e;
       }
-      return {
-        status: plan.status,
-        headers: plan.headers,
-        body: responseStream(resume(first, content)),
-      };
     }
   } catch (e) {
     return errorResponse(e, context);
   }
+}
+
+/** One attempt at a GET or HEAD; a request's own failed preconditions are answered, never thrown. */
+async function answerRead(
+  store: EncryptedBlobStore,
+  request: HttpRequest,
+  context: InvocationContext,
+  container: string,
+  name: string,
+): Promise<HttpResponseInit> {
+  const opened = await openForResponse(store, request, container, name);
+  const plan = planResponse(request, opened.blob);
+  if (plan.kind !== 'content' || request.method === 'HEAD') {
+    opened.discard();
+    return plan.kind === 'content' ? { status: plan.status, headers: plan.headers } : plan.response;
+  }
+  // Decrypt (and so authenticate) the first region before answering: a failure there is still a clean 500.
+  // After the headers are out, a failing region aborts the stream; no unauthenticated byte is ever sent.
+  const content = opened.content ?? store.read(opened.blob, plan.range);
+  const first = await content.next();
+  return {
+    status: plan.status,
+    headers: plan.headers,
+    body: responseStream(resume(first, content)),
+  };
+}
+
+/** The blob as opened for one request; `content` is already streaming when the open read it too. */
+interface OpenedForResponse {
+  readonly blob: OpenedBlob;
+  readonly content: AsyncGenerator<Buffer> | undefined;
+  discard(): void;
+}
+
+/**
+ * A GET of the whole blob with no precondition to decide takes everything in one storage request (openWhole);
+ * any other request reads the properties first, decides, then reads only what it needs.
+ */
+async function openForResponse(
+  store: EncryptedBlobStore,
+  request: HttpRequest,
+  container: string,
+  name: string,
+): Promise<OpenedForResponse> {
+  const whole =
+    request.method === 'GET' &&
+    !hasPreconditions(request.headers) &&
+    parseRangeHeader(request.headers.get('range')) === undefined;
+  if (whole) return store.openWhole(container, name);
+  return { blob: await store.open(container, name), content: undefined, discard: () => undefined };
 }
 
 type ResponsePlan =

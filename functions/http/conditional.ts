@@ -54,6 +54,13 @@ export interface Validators {
   readonly lastModified: Date;
 }
 
+const PRECONDITION_HEADERS = ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since'];
+
+/** Whether the request carries any precondition (If-Range is not one: it only qualifies a Range). */
+export function hasPreconditions(headers: Headers): boolean {
+  return PRECONDITION_HEADERS.some((name) => headers.has(name));
+}
+
 /** Evaluates the preconditions of a request on an existing resource. */
 export function evaluatePreconditions(headers: Headers, current: Validators, method: string): PreconditionOutcome {
   const safe = method === 'GET' || method === 'HEAD';

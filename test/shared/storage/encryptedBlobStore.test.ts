@@ -8,8 +8,13 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { isCseError } from '../../../shared/errors';
 import { generateDevelopmentKeySet, parseJwkSet } from '../../../shared/keys/localKeys';
 import { ContainerPolicy } from '../../../shared/storage/containerPolicy';
-import { EncryptedBlobStore, type EncryptedBlobStoreOptions } from '../../../shared/storage/encryptedBlobStore';
-import { startAzurite, type RunningAzurite } from '../../helpers/azurite';
+import {
+  EncryptedBlobStore,
+  type EncryptedBlobStoreOptions,
+  type OpenedBlob,
+} from '../../../shared/storage/encryptedBlobStore';
+import { azuriteConnectionString, startAzurite, type RunningAzurite } from '../../helpers/azurite';
+import { startStorageProxy } from '../../helpers/storageProxy';
 import { contentSha256, contentStream, digestStream, sha256 } from '../../helpers/blobContent';
 
 const MiB = 1024 * 1024;
@@ -241,6 +246,70 @@ describe('EncryptedBlobStore (Azurite)', () => {
     await assert.rejects(digestStream(s.read(opened)), (e) => isCseError(e, 'ConditionNotMet'));
   });
 
+  it('reads a whole blob in ONE storage request, reporting what open() reports', async () => {
+    const s = store();
+    const proxy = await startStorageProxy(azurite.blobEndpoint);
+    try {
+      const viaProxy = new EncryptedBlobStore(
+        BlobServiceClient.fromConnectionString(
+          azuriteConnectionString({
+            blob: proxy.blobEndpoint,
+            queue: azurite.queueEndpoint,
+            table: azurite.tableEndpoint,
+          }),
+        ),
+        keyRing,
+        { containers: ContainerPolicy.fromSetting('*'), allowV1: false, allowPlaintextReads: false },
+      );
+      for (const length of [0, 1, REGION + 1]) {
+        const name = `w/${length}`;
+        await s.upload('whole', name, contentStream(name, length), {
+          metadata: { author: 'ann' },
+          contentHeaders: { contentType: 'text/plain', contentLanguage: 'de', cacheControl: 'no-cache' },
+        });
+        const expected = await s.open('whole', name);
+        proxy.seen.length = 0;
+        const whole = await viaProxy.openWhole('whole', name);
+        assert.deepEqual(describeOpened(whole.blob), describeOpened(expected));
+        assert.deepEqual(await digestStream(whole.content), { length, sha256: contentSha256(name, 0, length) });
+        assert.deepEqual(
+          proxy.seen.map(({ request }) => [request.method, request.headers['x-ms-range'] ?? request.headers.range]),
+          [['GET', undefined]],
+          `storage requests for ${length} bytes`,
+        );
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('openWhole refuses what open() refuses, and never yields a tampered region', async () => {
+    await assert.rejects(store().openWhole('whole', 'missing'), (e) => isCseError(e, 'BlobNotFound'));
+    const plain = service.getContainerClient('whole').getBlockBlobClient('plain');
+    await plain.upload('plain text', 10);
+    await assert.rejects(store().openWhole('whole', 'plain'), (e) => isCseError(e, 'NotEncrypted'));
+    const served = await store({ allowPlaintextReads: true }).openWhole('whole', 'plain');
+    assert.equal(served.blob.content.kind, 'plaintext');
+    assert.deepEqual(await digestStream(served.content), { length: 10, sha256: sha256(Buffer.from('plain text')) });
+
+    const s = store();
+    await s.upload('whole', 'tampered', contentStream('wt', 9 * MiB));
+    const raw = service.getContainerClient('whole').getBlockBlobClient('tampered');
+    const props = await raw.getProperties();
+    const stored = await raw.downloadToBuffer();
+    stored.writeUInt8(stored.readUInt8(STORED_REGION + 100) ^ 1, STORED_REGION + 100); // one bit in region 1
+    await raw.upload(stored, stored.length, { metadata: props.metadata });
+    const whole = await s.openWhole('whole', 'tampered');
+    let yielded = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of whole.content) yielded += chunk.length;
+      })(),
+      (e) => isCseError(e, 'IntegrityCheckFailed'),
+    );
+    assert.equal(yielded, REGION, 'region 0 only');
+  });
+
   it('validates names and the container policy before any storage call', async () => {
     const s = new EncryptedBlobStore(service, keyRing, {
       containers: ContainerPolicy.fromSetting('only-this'),
@@ -253,3 +322,11 @@ describe('EncryptedBlobStore (Azurite)', () => {
     await assert.rejects(s.delete('only-this', 'x'), (e) => isCseError(e, 'BlobNotFound'));
   });
 });
+
+/** What an opened blob tells a caller (its decryptor is an object of its own per open). */
+function describeOpened(blob: OpenedBlob): Record<string, unknown> {
+  const { content, ...rest } = blob;
+  return content.kind === 'plaintext'
+    ? { ...rest, content: 'plaintext' }
+    : { ...rest, protocol: content.protocol, keyId: content.keyId };
+}

@@ -24,6 +24,7 @@ import {
   representationHeaders,
   routeParam,
 } from './http/headers';
+import { responseFlow } from './http/responseFlow';
 import { responseStream } from './http/responseStream';
 
 /** GET retries when the blob changes between reading its properties and its content. */
@@ -116,7 +117,7 @@ async function answerRead(
   return {
     status: plan.status,
     headers: plan.headers,
-    body: responseStream(resume(first, content)),
+    body: responseStream(resume(first, content), responseFlow(context.invocationId)),
   };
 }
 

@@ -18,11 +18,21 @@ export type ProxyDecision = 'forward' | { readonly status: number; readonly code
 
 export type ProxyRule = (request: ProxiedRequest) => ProxyDecision | Promise<ProxyDecision>;
 
+export interface SeenRequest {
+  readonly request: ProxiedRequest;
+  readonly decision: ProxyDecision;
+  /**
+   * Response body bytes taken from Azurite for the client so far (grows while a forwarded response streams;
+   * stalls when the client stops reading, give or take the socket buffers).
+   */
+  responseBytes: number;
+}
+
 export interface StorageProxy {
   /** The blob endpoint to give the client, e.g. `http://127.0.0.1:41234/devstoreaccount1`. */
   readonly blobEndpoint: string;
   /** Every request seen, with what was done. */
-  readonly seen: { request: ProxiedRequest; decision: ProxyDecision }[];
+  readonly seen: SeenRequest[];
   rule: ProxyRule;
   close(): Promise<void>;
 }
@@ -42,7 +52,8 @@ export async function startStorageProxy(azuriteBlobEndpoint: string): Promise<St
         res.writeHead(500).end(String(error));
         return;
       }
-      seen.push({ request, decision });
+      const entry: SeenRequest = { request, decision, responseBytes: 0 };
+      seen.push(entry);
       if (decision !== 'forward') {
         req.resume();
         const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${decision.code}</Code><Message>injected by the test proxy</Message></Error>`;
@@ -64,7 +75,9 @@ export async function startStorageProxy(azuriteBlobEndpoint: string): Promise<St
         },
         (upstreamResponse) => {
           res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
+          upstreamResponse.on('data', (chunk: Buffer) => (entry.responseBytes += chunk.length));
           upstreamResponse.pipe(res);
+          res.once('close', () => upstreamResponse.destroy()); // the client went away: so does the upstream read
         },
       );
       upstream.on('error', () => res.destroy());

@@ -1,0 +1,67 @@
+/**
+ * Backpressure and client departure for streamed HTTP responses.
+ *
+ * @azure/functions (4.x) writes a streamed response body to the host's proxy connection without waiting for
+ * 'drain', pulling the next chunk as soon as the last one is buffered, and it keeps writing after that connection
+ * closed (Azure/azure-functions-nodejs-library#294, open). A client slower than Storage would make the worker
+ * hold the rest of a download in memory; a client that left would still be fed, from Storage, to the last byte.
+ *
+ * The library's proxy is a plain `http.Server`, so node's built-in diagnostics channel
+ * `http.server.request.start` (public since node 18.7) shows us its `ServerResponse` for each request, keyed
+ * by the `x-ms-invocation-id` header the host sends with it. A response body then asks `ready()` before it
+ * produces the next chunk: it waits while that response's buffer is full, and stops when it closed.
+ * Without the proxy (buffered HTTP, or a host that does not send the header) there is no flow, and bodies are
+ * produced as fast as the library pulls them, as before.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+const INVOCATION_ID_HEADER = 'x-ms-invocation-id';
+
+/** Proxy responses not yet claimed by their invocation; an entry leaves when claimed or when it closes. */
+const unclaimed = new Map<string, ServerResponse>();
+
+interface RequestStart {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+}
+
+subscribe('http.server.request.start', (message) => {
+  const { request, response } = message as RequestStart;
+  const id = request.headers[INVOCATION_ID_HEADER];
+  if (typeof id !== 'string') return;
+  unclaimed.set(id, response);
+  response.once('close', () => {
+    if (unclaimed.get(id) === response) unclaimed.delete(id);
+  });
+});
+
+/** Whether the response can take another chunk now, later, or never. */
+export interface ResponseFlow {
+  /** 'ready' at once while the response's buffer has room, else on 'drain'; 'closed' once the response closed. */
+  ready(): Promise<'ready' | 'closed'>;
+}
+
+/** The flow of the response the host is waiting on for this invocation, if it is streamed through the proxy. */
+export function responseFlow(invocationId: string): ResponseFlow | undefined {
+  const response = unclaimed.get(invocationId);
+  if (response === undefined) return undefined;
+  unclaimed.delete(invocationId);
+  return { ready: () => readiness(response) };
+}
+
+function readiness(response: ServerResponse): Promise<'ready' | 'closed'> {
+  if (response.destroyed || response.writableEnded) return Promise.resolve('closed');
+  if (!response.writableNeedDrain) return Promise.resolve('ready');
+  return new Promise((resolve) => {
+    const settle = (outcome: 'ready' | 'closed'): void => {
+      response.off('drain', onDrain);
+      response.off('close', onClose);
+      resolve(outcome);
+    };
+    const onDrain = (): void => settle('ready');
+    const onClose = (): void => settle('closed');
+    response.once('drain', onDrain);
+    response.once('close', onClose);
+  });
+}

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { responseFlow } from '../../../functions/http/responseFlow';
+import { RESPONSE_BUFFER, responseFlow } from '../../../functions/http/responseFlow';
 import { responseStream } from '../../../functions/http/responseStream';
 
 const CHUNK = Buffer.alloc(256 * 1024, 1);
@@ -54,6 +54,9 @@ describe('responseFlow', () => {
     assert.equal(await flow.ready(), 'ready');
     const client = await response;
     client.pause();
+    await stall(serverResponse);
+    assert.ok(serverResponse.writableNeedDrain);
+    assert.equal(await flow.ready(), 'ready', 'reads ahead while the response holds less than RESPONSE_BUFFER');
     await fillUntilStalled(serverResponse);
     let outcome: string | undefined;
     const next = flow.ready().then((o) => (outcome = o));
@@ -103,9 +106,15 @@ describe('responseFlow', () => {
 
 /**
  * Writes until the response stays full: the client does not read, so the socket buffers (the kernel's too, a
- * few MiB on loopback) fill, and 'drain' no longer comes.
+ * few MiB on loopback) fill and 'drain' no longer comes.
  */
 async function fillUntilStalled(response: http.ServerResponse): Promise<void> {
+  await stall(response);
+  // On into the response's own buffer, past RESPONSE_BUFFER, as the library's unconditional writes would.
+  while (response.writableLength <= RESPONSE_BUFFER) response.write(CHUNK);
+}
+
+async function stall(response: http.ServerResponse): Promise<void> {
   for (let written = 0; written < 1024 * 1024 * 1024; written += CHUNK.length) {
     if (response.write(CHUNK)) continue;
     const drained = await Promise.race([

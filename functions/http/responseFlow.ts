@@ -7,12 +7,13 @@
  * hold the rest of a download in memory; a client that left would still be fed, from Storage, to the last byte.
  *
  * The library's proxy is a plain `http.Server`, so node's built-in diagnostics channel
- * `http.server.request.start` (public since node 18.7) shows us its `ServerResponse` for each request, keyed
- * by the `x-ms-invocation-id` header the host sends with it. A response body then asks `ready()` before it
- * produces the next chunk: it waits while that response holds more than RESPONSE_BUFFER unsent bytes, and stops
- * when it closed.
- * Without the proxy (buffered HTTP, or a host that does not send the header) there is no flow, and bodies are
- * produced as fast as the library pulls them, as before.
+ * `http.server.request.start` (documented since node 18, stability "experimental" like every built-in channel)
+ * shows us its `ServerResponse` for each request, keyed by the `x-ms-invocation-id` header the host sends with
+ * it. A response body then asks `ready()` before it produces the next chunk: it waits while that response holds
+ * more than RESPONSE_BUFFER unsent bytes, and stops when it closed.
+ *
+ * Without the proxy (buffered HTTP, a host that does not send the header, a node without the channel) there is
+ * no flow, and bodies are produced as fast as the library pulls them, as before.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -37,6 +37,16 @@ describe('EncryptedBlobStore (Azurite)', () => {
       ...options,
     });
 
+  /** Stores 9 MiB (content seed = name) through `s`, then flips one stored bit in region 1, keeping the metadata. */
+  async function uploadTampered(s: EncryptedBlobStore, container: string, name: string): Promise<void> {
+    await s.upload(container, name, contentStream(name, 9 * MiB));
+    const raw = service.getContainerClient(container).getBlockBlobClient(name);
+    const props = await raw.getProperties();
+    const stored = await raw.downloadToBuffer();
+    stored.writeUInt8(stored.readUInt8(STORED_REGION + 100) ^ 1, STORED_REGION + 100);
+    await raw.upload(stored, stored.length, { metadata: props.metadata });
+  }
+
   before(async () => {
     azurite = await startAzurite();
     service = BlobServiceClient.fromConnectionString(azurite.connectionString);
@@ -217,12 +227,7 @@ describe('EncryptedBlobStore (Azurite)', () => {
 
   it('never yields plaintext of a tampered region', async () => {
     const s = store();
-    await s.upload('tamper', 't', contentStream('t', 9 * MiB));
-    const raw = service.getContainerClient('tamper').getBlockBlobClient('t');
-    const props = await raw.getProperties();
-    const stored = await raw.downloadToBuffer();
-    stored.writeUInt8(stored.readUInt8(STORED_REGION + 100) ^ 1, STORED_REGION + 100); // one bit in region 1
-    await raw.upload(stored, stored.length, { metadata: props.metadata });
+    await uploadTampered(s, 'tamper', 't');
     const opened = await s.open('tamper', 't');
     // Region 0 alone is intact and readable.
     const head = await digestStream(s.read(opened, { start: 0, end: 999 }));
@@ -293,12 +298,7 @@ describe('EncryptedBlobStore (Azurite)', () => {
     assert.deepEqual(await digestStream(served.content), { length: 10, sha256: sha256(Buffer.from('plain text')) });
 
     const s = store();
-    await s.upload('whole', 'tampered', contentStream('wt', 9 * MiB));
-    const raw = service.getContainerClient('whole').getBlockBlobClient('tampered');
-    const props = await raw.getProperties();
-    const stored = await raw.downloadToBuffer();
-    stored.writeUInt8(stored.readUInt8(STORED_REGION + 100) ^ 1, STORED_REGION + 100); // one bit in region 1
-    await raw.upload(stored, stored.length, { metadata: props.metadata });
+    await uploadTampered(s, 'whole', 'tampered');
     const whole = await s.openWhole('whole', 'tampered');
     let yielded = 0;
     await assert.rejects(

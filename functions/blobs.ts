@@ -11,7 +11,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { CseError, isCseError } from '../shared/errors';
 import { getAppServices } from '../shared/appServices';
-import { parseRangeHeader, resolveRange } from '../shared/crypto/httpRange';
+import { parseRangeHeader, resolveRange, type RangeRequest } from '../shared/crypto/httpRange';
 import type { ByteRange, EncryptedBlobStore, OpenedBlob } from '../shared/storage/encryptedBlobStore';
 import { normalizeUserMetadata } from '../shared/storage/metadata';
 import { evaluatePreconditions, hasPreconditions, rangeStillApplies } from './http/conditional';
@@ -104,8 +104,10 @@ async function answerRead(
   container: string,
   name: string,
 ): Promise<HttpResponseInit> {
-  const opened = await openForResponse(store, request, container, name);
-  const plan = planResponse(request, opened.blob);
+  // RFC 9110 defines range handling for GET alone, so HEAD ignores Range.
+  const requested = request.method === 'GET' ? parseRangeHeader(request.headers.get('range')) : undefined;
+  const opened = await openForResponse(store, request, requested, container, name);
+  const plan = planResponse(request, requested, opened.blob);
   if (plan.kind !== 'content' || request.method === 'HEAD') {
     opened.discard();
     return plan.kind === 'content' ? { status: plan.status, headers: plan.headers } : plan.response;
@@ -135,13 +137,11 @@ interface OpenedForResponse {
 async function openForResponse(
   store: EncryptedBlobStore,
   request: HttpRequest,
+  requested: RangeRequest | undefined,
   container: string,
   name: string,
 ): Promise<OpenedForResponse> {
-  const whole =
-    request.method === 'GET' &&
-    !hasPreconditions(request.headers) &&
-    parseRangeHeader(request.headers.get('range')) === undefined;
+  const whole = request.method === 'GET' && !hasPreconditions(request.headers) && requested === undefined;
   if (whole) return store.openWhole(container, name);
   return { blob: await store.open(container, name), content: undefined, discard: () => undefined };
 }
@@ -150,8 +150,8 @@ type ResponsePlan =
   | { kind: 'done'; response: HttpResponseInit }
   | { kind: 'content'; status: 200 | 206; headers: Record<string, string>; range: ByteRange | undefined };
 
-/** Preconditions, then Range (GET only: RFC 9110 defines range handling for GET alone, so HEAD ignores it). */
-function planResponse(request: HttpRequest, blob: OpenedBlob): ResponsePlan {
+/** Preconditions, then the requested Range (undefined for HEAD). */
+function planResponse(request: HttpRequest, requested: RangeRequest | undefined, blob: OpenedBlob): ResponsePlan {
   const headers = representationHeaders(blob);
   switch (evaluatePreconditions(request.headers, blob, request.method)) {
     case 'precondition-failed':
@@ -165,7 +165,6 @@ function planResponse(request: HttpRequest, blob: OpenedBlob): ResponsePlan {
       break;
   }
   const total = blob.contentLength;
-  const requested = request.method === 'GET' ? parseRangeHeader(request.headers.get('range')) : undefined;
   if (requested !== undefined && rangeStillApplies(request.headers, blob)) {
     const resolved = resolveRange(requested, total);
     if (resolved === 'unsatisfiable') {
